@@ -1,0 +1,48 @@
+"""List what the registry holds: blocks, shortcuts, models, recipes, ... and the shipped configs.
+
+`resreg list` shows every kind with its names; `resreg list blocks -v` adds each entry's
+parameters with types, defaults and help.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from resreg.errors import ResregError, did_you_mean
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", nargs="?", help="a kind (block, blocks, model, ...) or 'configs'")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show each entry's parameters")
+
+
+def run(args: argparse.Namespace) -> int:
+    from resreg.config import list_shipped_configs
+    from resreg.plugins import get_registry
+
+    registry = get_registry()
+    if args.kind is None:
+        for kind in registry.kinds:
+            names = registry.names(kind)
+            print(f"{kind + 's':<11} {len(names):>3}  {', '.join(names)}")
+        print(f"{'configs':<11} {len(list_shipped_configs()):>3}  {', '.join(list_shipped_configs())}")
+        return 0
+    kind = args.kind[:-1] if args.kind.endswith("s") and args.kind[:-1] in registry.kinds else args.kind
+    if kind in ("config", "configs"):
+        for name in list_shipped_configs():
+            print(name)
+        return 0
+    if kind not in registry.kinds:
+        raise ResregError(did_you_mean(args.kind, [*registry.kinds, "configs"], "kind"))
+    entries = registry.entries(kind)
+    width = max((len(e.name) for e in entries), default=4)
+    for entry in entries:
+        source = entry.plugin if entry.distribution in ("?", entry.plugin) else f"{entry.plugin} ({entry.distribution})"
+        print(f"{entry.name:<{width}}  {source:<22}  {entry.help}")
+        if args.verbose:
+            for param in entry.params.values():
+                print(
+                    f"    {param.name}: {param.type_name()} = {param.default_repr()}"
+                    + (f"  # {param.help}" if param.help else "")
+                )
+    return 0

@@ -1,0 +1,88 @@
+"""Entry point of the `resreg` command.
+
+Each subcommand is a module of this package with a docstring (its help line), `add_arguments`
+and `run(args) -> int`. Modules import torch and friends inside `run`, so `resreg --help` stays fast.
+A `ResregError` becomes one line on stderr and exit status 2; `--debug` (or RESREG_DEBUG=1) shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import NoReturn
+
+from resreg import __version__
+from resreg.errors import ResregError
+
+# name -> module; the order is the order of `resreg --help`.
+COMMANDS = {
+    "train": "resreg.cli.train",
+    "eval": "resreg.cli.eval",
+    "list": "resreg.cli.list",
+    "show": "resreg.cli.show",
+    "summary": "resreg.cli.summary",
+    "plugins": "resreg.cli.plugins",
+    "push": "resreg.cli.push",
+    "pull": "resreg.cli.pull",
+    "plot": "resreg.cli.plot",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, status 2, like every other user error
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="resreg", description="Residual networks from declarative specs.")
+    parser.add_argument("--version", action="version", version=f"resreg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command not written yet
+        doc = (module.__doc__ or "").strip()
+        sub = subparsers.add_parser(name, help=doc.split("\n", 1)[0], description=doc)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"resreg: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("RESREG_DEBUG", "") not in ("", "0")
+    if not debug:
+        warnings.showwarning = _one_line_warnings
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except ResregError as exc:
+        if debug:
+            raise
+        print(f"resreg {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("resreg: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `resreg list | head`
+        return 0
+
+
+def entry() -> NoReturn:
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Loading a config: YAML files, `base:` inheritance, dotlist overrides, interpolation.
+
+    base: [../_defaults.yaml, models/resnet20.yaml]   # merged in order, then this file on top
+    train:
+      milestones: [100, 150]      # lists always replace
+      optimizer:
+        _replace_: true           # replace the inherited mapping instead of merging into it
+        type: adam
+
+A config argument is a path, or the name of a config shipped with resreg (`cifar10/resnet20`).
+Configs are data: nothing in them is ever imported or executed; `_target_` keys are refused.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from resreg.errors import ConfigError, did_you_mean
+
+REPLACE_KEY = "_replace_"
+SHIPPED_PACKAGE = "resreg_configs"
+
+
+def shipped_configs_root() -> Path:
+    """The folder of the configs installed with resreg (the repository's `configs/`)."""
+    return Path(str(importlib.resources.files(SHIPPED_PACKAGE)))
+
+
+def list_shipped_configs() -> list[str]:
+    """Names of the shipped configs (`quickstart`, `cifar10/resnet20`, ...); files starting with `_` are parts."""
+    root = shipped_configs_root()
+    return sorted(
+        p.relative_to(root).with_suffix("").as_posix()
+        for p in root.rglob("*.yaml")
+        if not any(part.startswith("_") for part in p.relative_to(root).parts)
+    )
+
+
+def find_config(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """A config file: a path (relative to `relative_to` for `base:` entries), else a shipped name."""
+    raw = str(name_or_path)
+    candidates = [Path(raw)] if relative_to is None else [relative_to / raw]
+    shipped = shipped_configs_root()
+    candidates += [shipped / raw, shipped / f"{raw}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if Path(raw).suffix in (".yaml", ".yml") or ("/" in raw and Path(raw).parent.is_dir()):
+        raise ConfigError(f"config file not found: {raw}" + (f" (relative to {relative_to})" if relative_to else ""))
+    raise ConfigError(f"no config file {raw!r} and " + did_you_mean(raw, list_shipped_configs(), "shipped config"))
+
+
+def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """One file with its `base:` chain merged in, interpolations left unresolved."""
+    path = path.resolve()
+    if path in _chain:
+        raise ConfigError(f"{path}: base: cycle {' -> '.join(p.name for p in (*_chain, path))}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config is a mapping of sections, got {type(loaded).__name__}")
+    _refuse_code(loaded, str(path))
+    bases = loaded.pop("base", None) or []
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{path}: base: must be a file name or a list of them, got {bases!r}")
+    merged: dict[str, Any] = {}
+    for base in bases:
+        merged = merge(merged, read_config_file(find_config(base, path.parent), (*_chain, path)))
+    return merge(merged, loaded)
+
+
+def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge of plain mappings: `top` wins; lists replace; `_replace_: true` replaces a mapping."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and value.get(REPLACE_KEY):
+            out[key] = {k: v for k, v in value.items() if k != REPLACE_KEY}
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = strip_replace_markers(value)
+    return out
+
+
+def strip_replace_markers(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: strip_replace_markers(v) for k, v in value.items() if k != REPLACE_KEY}
+    if isinstance(value, list):
+        return [strip_replace_markers(v) for v in value]
+    return value
+
+
+def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `a.b=value` overrides (values are YAML: `[2,2,2]`, `0.05`, `null`, `{type: adam}`).
+
+    A mapping value merges into a mapping already there; anything else replaces what was there.
+    """
+    config = dict(config)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(part.isidentifier() for part in parts):
+            raise ConfigError(f"override {override!r} is not KEY=VALUE with a dotted KEY (e.g. train.lr=0.05)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError(f"override {override!r}: value is not valid YAML: {problem}") from None
+        _refuse_code({parts[-1]: value}, f"override {override!r}")
+        node = config
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, Mapping):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"override {override!r}: {where} is a {type(child).__name__}, not a mapping")
+            node[part] = child = dict(child)
+            node = child
+        old = node.get(parts[-1])
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            node[parts[-1]] = merge(old, value)
+        else:
+            node[parts[-1]] = strip_replace_markers(value)
+    return config
+
+
+def resolve_interpolations(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """Resolve `${...}` interpolations (OmegaConf) and return plain containers."""
+    try:
+        return OmegaConf.to_container(OmegaConf.create(config), resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        message = str(exc).splitlines()[0]
+        raise ConfigError(f"{source}: {key + ': ' if key else ''}{message}") from None
+
+
+def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Read a config (path or shipped name), merge its bases, apply overrides, resolve interpolations.
+
+    Returns plain dicts and lists. Validation against the registry is `resreg.config.validate_config`.
+    """
+    path = find_config(name_or_path)
+    config = apply_overrides(read_config_file(path), overrides)
+    return resolve_interpolations(config, str(name_or_path))
+
+
+def _refuse_code(node: Any, where: str) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key in ("_target_", "_partial_", "_callable_"):
+                raise ConfigError(f"{where}: {key!r} is not allowed: resreg configs are data and never import code")
+            _refuse_code(value, where)
+    elif isinstance(node, list):
+        for value in node:
+            _refuse_code(value, where)

@@ -1,0 +1,1 @@
+"""Data sources: Fashion-MNIST / MNIST (IDX), CIFAR (pickle batches), ImageFolder, synthetic; batched augmentation."""

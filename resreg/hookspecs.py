@@ -1,0 +1,66 @@
+"""Every extension point of resreg, in one place.
+
+A plugin is a module (or object) with functions marked `@resreg.hookimpl` whose names are these
+hooks; it is found through the `resreg` entry-point group. Hooks take keyword arguments only, and
+a plugin may accept any subset of them. Example:
+
+    import resreg
+
+    @resreg.hookimpl
+    def resreg_register(registry):
+        registry.register("block", "se_bottleneck", SEBottleneck)
+
+Training callbacks (`resreg_run_start` ... `resreg_run_end`) are called on rank 0 only; their
+return values are ignored. `run` is the `resreg.engine` run object: `run.dir` (a Path), `run.config`
+(the resolved config as a dict), `run.model`, `run.step` (optimizer steps done).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from resreg.registry import Registry
+
+PROJECT = "resreg"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def resreg_register(registry: Registry) -> None:
+    """Fill the registry: called once per plugin when resreg first needs the registry.
+
+    Call `registry.register(kind, name, obj)` for every stem, block, shortcut, head, builder,
+    model preset, recipe, dataset, combiner or weight converter the plugin provides. An exception
+    here disables this plugin only (with a warning naming it); what it registered is removed.
+    """
+
+
+@hookspec
+def resreg_run_start(run: Any) -> None:
+    """A training run is about to take its first step (or its first step after a resume)."""
+
+
+@hookspec
+def resreg_step_end(run: Any, metrics: dict[str, float]) -> None:
+    """An optimizer step finished; `metrics` holds at least `loss` and `lr` (averaged on rank 0)."""
+
+
+@hookspec
+def resreg_eval_end(run: Any, metrics: dict[str, float]) -> None:
+    """An evaluation finished; `metrics` holds e.g. `val_loss`, `val_error`, `test_error`."""
+
+
+@hookspec
+def resreg_checkpoint_saved(run: Any, path: Path) -> None:
+    """A checkpoint was written (atomically) to `path`."""
+
+
+@hookspec
+def resreg_run_end(run: Any, metrics: dict[str, float]) -> None:
+    """A training run ended (finished, interrupted or stopped on a non-finite loss); final metrics."""

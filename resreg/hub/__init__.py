@@ -1,0 +1,1 @@
+"""The Hugging Face Hub: push and pull resreg models, load timm repos."""

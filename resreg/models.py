@@ -1,0 +1,109 @@
+"""Building models from specs: `create_model`, `list_models` and preset expansion.
+
+A model spec is one of
+    "resnet50"                                   a preset (registry kind `model`)
+    {preset: resnet50, num_classes: 10}          a preset with arguments changed
+    {type: resnet, block: basic, depths: [...]}  a builder (registry kind `builder`) and its arguments
+Presets are specs themselves (usually `{type: <builder>, ...}`), so they expand to the last form.
+Every builder takes the keyword-only arguments `num_classes`, `in_chans`, `features_only` and
+`out_indices` where its family supports them. The built module keeps its full spec in
+`model.resreg_spec`, so saving a model saves what rebuilds it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from resreg.config.loader import merge
+from resreg.errors import ConfigError, RegistryError
+from resreg.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+
+def resolve_model_spec(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
+    """Expand presets and validate: returns `{type: <builder>, ...}` with every argument checked."""
+    spec = expand_presets(spec, registry, where)
+    registry.validate("builder", spec, where)
+    return spec
+
+
+def expand_presets(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
+    """Replace `preset:` (or a bare preset name) by the preset's spec, keeping the given arguments on top."""
+    seen: list[str] = []
+    if isinstance(spec, str):
+        spec = {"preset": spec}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: a model is a preset name or a mapping, got {spec!r}")
+    spec = dict(spec)
+    while "preset" in spec:
+        name = spec.pop("preset")
+        if name in seen:
+            raise ConfigError(f"{where}: preset cycle {' -> '.join([*seen, name])}")
+        seen.append(name)
+        try:
+            preset = registry.get("model", name)
+        except RegistryError as exc:
+            raise ConfigError(f"{where}.preset: {exc}") from None
+        spec = merge({k: v for k, v in preset.obj.items() if k != "help"}, spec)
+    if "type" not in spec:
+        raise ConfigError(
+            f"{where}: name a preset (preset: resnet50) or a builder (type: resnet); "
+            f"builders: {', '.join(registry.names('builder')) or 'none'}"
+        )
+    return spec
+
+
+def create_model(
+    name_or_spec: str | Mapping[str, Any],
+    *,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    features_only: bool = False,
+    out_indices: list[int] | tuple[int, ...] | None = None,
+    pretrained: str | None = None,
+    registry: Registry | None = None,
+    **overrides: Any,
+) -> torch.nn.Module:
+    """Build a model from a preset name or a spec, as `timm.create_model` does.
+
+    Args:
+        name_or_spec: a preset (`"resnet50"`) or a spec mapping (see the module docstring).
+        num_classes: classes of the classifier (keeps the preset's when None).
+        in_chans: input channels (keeps the preset's when None).
+        features_only: return the feature maps of `out_indices` instead of logits.
+        out_indices: which stages to return in features mode.
+        pretrained: a weights source: a `.safetensors` file, a directory, or `hf-hub:owner/name[@rev]`.
+        registry: the registry to build from (default: the one every installed plugin filled).
+        **overrides: any other argument of the builder, e.g. `drop_path_rate=0.1`, `shortcut="A"`.
+    """
+    if registry is None:
+        from resreg.plugins import get_registry
+
+        registry = get_registry()
+    spec = dict(name_or_spec) if isinstance(name_or_spec, Mapping) else {"preset": name_or_spec}
+    extra = {"num_classes": num_classes, "in_chans": in_chans, "out_indices": out_indices}
+    spec.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in extra.items() if v is not None})
+    if features_only:
+        spec["features_only"] = True
+    spec.update(overrides)
+    spec = resolve_model_spec(spec, registry)
+    model = registry.build("builder", spec, where="model")
+    model.resreg_spec = spec
+    if pretrained:
+        from resreg.weights import load_pretrained
+
+        load_pretrained(model, pretrained)
+    return model
+
+
+def list_models(pattern: str = "*", registry: Registry | None = None) -> list[str]:
+    """Names of the registered model presets matching a shell-style pattern (`resnet*`)."""
+    if registry is None:
+        from resreg.plugins import get_registry
+
+        registry = get_registry()
+    return [n for n in registry.names("model") if fnmatch.fnmatch(n, pattern)]
