@@ -23,6 +23,10 @@ from resreg.registry import Registry
 if TYPE_CHECKING:
     import torch
 
+#: keys of a preset that describe it (for `resreg list` and the model zoo) and are not builder arguments:
+#: `help` (one line) and `meta` (e.g. `{paper: "He et al. 2015", paper_error: 8.75, dataset: cifar10}`).
+PRESET_INFO_KEYS = ("help", "meta")
+
 
 def resolve_model_spec(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
     """Expand presets and validate: returns `{type: <builder>, ...}` with every argument checked."""
@@ -48,7 +52,7 @@ def expand_presets(spec: Any, registry: Registry, where: str = "model") -> dict[
             preset = registry.get("model", name)
         except RegistryError as exc:
             raise ConfigError(f"{where}.preset: {exc}") from None
-        spec = merge({k: v for k, v in preset.obj.items() if k != "help"}, spec)
+        spec = merge({k: v for k, v in preset.obj.items() if k not in PRESET_INFO_KEYS}, spec)
     if "type" not in spec:
         raise ConfigError(
             f"{where}: name a preset (preset: resnet50) or a builder (type: resnet); "
