@@ -132,7 +132,7 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
                 child = {}
             elif not isinstance(child, Mapping):
                 where = ".".join(parts[: depth + 1])
-                raise ConfigError(f"override {override!r}: {where} is a {type(child).__name__}, not a mapping")
+                raise ConfigError(f"override {override!r}: {where} is {child!r}, not a mapping")
             node[part] = child = dict(child)
             node = child
         old = node.get(parts[-1])

@@ -1,0 +1,90 @@
+"""The `resreg` command itself: help without torch, one-line errors with exit 2, list/show/plugins."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from resreg.cli.main import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "resreg", *args], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "RESREG_DEBUG": ""},
+    )  # fmt: skip
+
+
+def test_help_lists_commands_without_importing_torch():
+    probe = (
+        "import sys, contextlib, io\n"
+        "from resreg.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try: main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        "heavy = [m for m in ('torch', 'timm', 'huggingface_hub', 'matplotlib') if m in sys.modules]\n"
+        "print(heavy, 'show' in out.getvalue())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[] True", result.stderr
+
+
+def test_usage_error_is_one_line_with_status_2():
+    result = run_cli("list", "--no-such-flag")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unrecognized arguments: --no-such-flag" in result.stderr
+
+
+def test_unknown_kind_suggests(capsys):
+    assert main(["list", "blokcs"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("resreg list: error: unknown kind 'blokcs' (did you mean") and err.count("\n") == 1
+
+
+def test_list_without_kind_shows_every_kind_and_configs(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for kind in ("stems", "blocks", "shortcuts", "heads", "builders", "models", "recipes", "datasets", "configs"):
+        assert any(line.startswith(kind) for line in out.splitlines()), kind
+
+
+def test_plugins_lists_the_built_ins_with_distribution_and_version(capsys):
+    from resreg import __version__
+
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in ("resnet", "densenet", "recipes", "datasets"):
+        assert f"{name}  [loaded]  resreg {__version__}" in out
+
+
+def test_missing_config_is_one_line_exit_2(tmp_path):
+    result = run_cli("show", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(f"config file not found: {tmp_path / 'nope.yaml'}")
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    result = run_cli("--debug", "show", str(tmp_path / "nope.yaml"))
+    assert result.returncode != 0 and "Traceback" in result.stderr and "ConfigError" in result.stderr
+
+
+@pytest.mark.parametrize("config", ["quickstart", "cifar10/resnet20"])
+def test_typo_in_block_override_suggests_the_right_block(config):
+    result = run_cli("show", config, "model.block=botleneck")
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "model.block: unknown block 'botleneck' (did you mean 'bottleneck'?" in lines[0]
+
+
+def test_show_resolves_a_shipped_config_with_overrides(capsys):
+    import yaml
+
+    assert main(["show", "cifar10/resnet20", "train.lr=0.05", "model.depths=[2,2,2]"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["train"]["lr"] == 0.05
+    assert shown["model"]["type"] == "resnet" and shown["model"]["depths"] == [2, 2, 2]  # preset expanded

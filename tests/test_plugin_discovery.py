@@ -1,0 +1,118 @@
+"""Plugin discovery through real entry points of real distributions installed into a temporary location.
+
+Three tiny distributions are built and installed with pip (no network, no build isolation): one good,
+one that fails to import, and one that registers a name the good one already took. `resreg` runs in a
+subprocess with them on its path, exactly as a user's environment would have them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PLUGINS = {
+    "resreg-toy": (
+        "resreg_toy",
+        """
+        import torch.nn as nn
+        import resreg
+
+        class ToyBlock(nn.Identity):
+            '''A block that does nothing (a test plugin).'''
+
+        @resreg.hookimpl
+        def resreg_register(registry):
+            registry.register("block", "toy_block", ToyBlock)
+        """,
+    ),
+    "resreg-broken": ("resreg_broken", "import this_module_does_not_exist\n"),
+    "resreg-zclash": (
+        "resreg_zclash",
+        """
+        import torch.nn as nn
+        import resreg
+
+        @resreg.hookimpl
+        def resreg_register(registry):
+            registry.register("block", "toy_block", nn.Identity)
+        """,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("plugins")
+    for dist, (module, source) in PLUGINS.items():
+        project = root / "src" / dist
+        project.mkdir(parents=True)
+        (project / f"{module}.py").write_text(textwrap.dedent(source))
+        (project / "pyproject.toml").write_text(
+            textwrap.dedent(f"""
+            [build-system]
+            requires = ["setuptools"]
+            build-backend = "setuptools.build_meta"
+            [project]
+            name = "{dist}"
+            version = "1.2.3"
+            [project.entry-points.resreg]
+            {module.removeprefix("resreg_")} = "{module}"
+            [tool.setuptools]
+            py-modules = ["{module}"]
+            """)
+        )
+    site = root / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
+         "--target", str(site), *(str(p) for p in sorted((root / "src").iterdir()))],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return site
+
+
+def resreg(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(site), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "resreg", *args], capture_output=True, text=True, env=environment, timeout=120
+    )
+
+
+def test_plugins_report_good_broken_and_clashing_without_crashing(plugin_site):
+    result = resreg(plugin_site, "plugins")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "toy  [loaded]  resreg-toy 1.2.3  (resreg_toy)" in out
+    assert "block: toy_block" in out
+    assert "broken  [failed]  resreg-broken 1.2.3" in out
+    assert "ModuleNotFoundError: No module named 'this_module_does_not_exist'" in out
+    assert "zclash  [failed]" in out
+    assert (
+        "block 'toy_block' registered twice: by plugin 'toy' (resreg-toy) and by plugin 'zclash' (resreg-zclash)" in out
+    )
+    assert "resnet  [loaded]  resreg" in out  # the built-ins come through the same entry points
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_plugin_is_a_one_line_warning_and_the_rest_works(plugin_site):
+    result = resreg(plugin_site, "list", "blocks")
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("toy_block") and "toy (resreg-toy)" in line for line in result.stdout.splitlines())
+    warnings = [line for line in result.stderr.splitlines() if line]
+    assert any("resreg plugin 'broken' (resreg-broken) disabled: import failed" in w for w in warnings)
+    assert any("'zclash'" in w and "registered twice" in w for w in warnings)
+    assert all(w.startswith("resreg: warning:") for w in warnings), warnings
+
+
+def test_disable_env_blocks_plugins_by_name(plugin_site):
+    result = resreg(plugin_site, "plugins", RESREG_DISABLE_PLUGINS="broken, zclash")
+    assert result.returncode == 0
+    assert "broken  [disabled]" in result.stdout and "zclash  [disabled]" in result.stdout
+    assert result.stderr == ""
+    # with the first claimant disabled, the other one owns the name
+    result = resreg(plugin_site, "list", "blocks", RESREG_DISABLE_PLUGINS="toy,broken")
+    assert "zclash (resreg-zclash)" in result.stdout
