@@ -36,7 +36,7 @@ class DataError(ResregError):
 def did_you_mean(asked: str, known: Iterable[str], what: str) -> str:
     """Explain a miss: `unknown block 'botleneck' (did you mean 'bottleneck'? known: basic, ...)`."""
     known = sorted(known)
-    close = difflib.get_close_matches(asked, known, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    close = difflib.get_close_matches(asked, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
     listing = ", ".join(known) if len(known) <= 40 else ", ".join(known[:40]) + f", ... ({len(known)} in all)"
     return f"unknown {what} {asked!r} ({hint}known: {listing or 'none'})"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from resreg.config.loader import merge
 from resreg.errors import ConfigError, RegistryError
-from resreg.registry import Registry
+from resreg.registry import Registry, building_with
 
 if TYPE_CHECKING:
     import torch
@@ -95,7 +95,12 @@ def create_model(
         spec["features_only"] = True
     spec.update(overrides)
     spec = resolve_model_spec(spec, registry)
-    model = registry.build("builder", spec, where="model")
+    with building_with(registry):
+        try:
+            model = registry.build("builder", spec, where="model")
+        except ConfigError as exc:  # raised by the builder itself: name the section it came from
+            message = str(exc)
+            raise ConfigError(message if message.startswith("model") else f"model.{message}") from None
     model.resreg_spec = spec
     if pretrained:
         from resreg.weights import load_pretrained

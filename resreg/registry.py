@@ -9,6 +9,7 @@ CLI, the docs and the validator can all show and check them. A spec names an ent
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 from collections.abc import Callable, Iterator, Mapping
@@ -193,6 +194,33 @@ class Registry:
     def build(self, kind: str, spec: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
         """Validate `spec` and call its factory with the builder-supplied `args` and `kwargs`."""
         return self.partial(kind, spec, where)(*args, **kwargs)
+
+
+_ACTIVE: contextvars.ContextVar[Registry | None] = contextvars.ContextVar("resreg_active_registry", default=None)
+
+
+@contextlib.contextmanager
+def building_with(registry: Registry) -> Iterator[Registry]:
+    """Make `registry` the one `current_registry()` returns while a model is built from it."""
+    token = _ACTIVE.set(registry)
+    try:
+        yield registry
+    finally:
+        _ACTIVE.reset(token)
+
+
+def current_registry() -> Registry:
+    """The registry a builder should resolve its nested specs (blocks, stems, ...) in.
+
+    `create_model` builds inside `building_with(registry)`, so a builder called with a custom
+    registry sees that one; elsewhere it is the registry every installed plugin filled.
+    """
+    active = _ACTIVE.get()
+    if active is not None:
+        return active
+    from resreg.plugins import get_registry
+
+    return get_registry()
 
 
 def split_spec(spec: Any, kind: str, where: str = "") -> tuple[str, dict[str, Any]]:

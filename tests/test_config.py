@@ -32,7 +32,7 @@ def test_bases_merge_in_order_relative_to_the_file(tmp_path):
     config = load_config(cfg)
     assert config == {
         "train": {"lr": 0.2, "milestones": [5], "optimizer": {"type": "sgd", "momentum": 0.9, "nesterov": True}},
-        "model": "resnet20",
+        "model": {"preset": "resnet20"},  # the shorthand, expanded so overrides can merge into it
     }
 
 

@@ -84,7 +84,7 @@ def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any
     merged: dict[str, Any] = {}
     for base in bases:
         merged = merge(merged, read_config_file(find_config(base, path.parent), (*_chain, path)))
-    return merge(merged, loaded)
+    return merge(merged, _expand_shorthands(loaded))
 
 
 def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,6 +161,19 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> dict
     path = find_config(name_or_path)
     config = apply_overrides(read_config_file(path), overrides)
     return resolve_interpolations(config, str(name_or_path))
+
+
+#: `model: resnet20` is short for `model: {preset: resnet20}`; `data: cifar10` for `data: {type: cifar10}`.
+_SHORTHAND_KEY = {"model": "preset", "data": "type", "train": "type"}
+
+
+def _expand_shorthands(config: dict[str, Any]) -> dict[str, Any]:
+    """Turn section names into mappings, so overrides like `model.depths=[2,2,2]` can merge into them."""
+    out = dict(config)
+    for section, key in _SHORTHAND_KEY.items():
+        if isinstance(out.get(section), str):
+            out[section] = {key: out[section]}
+    return out
 
 
 def _refuse_code(node: Any, where: str) -> None:
