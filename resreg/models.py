@@ -28,11 +28,31 @@ if TYPE_CHECKING:
 PRESET_INFO_KEYS = ("help", "meta")
 
 
+#: keys of a model section that say where its weights come from, not what it is (see `create_model`).
+WEIGHTS_KEYS = ("pretrained", "pretrained_allow_pickle", "pretrained_skip_classifier")
+
+
 def resolve_model_spec(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
-    """Expand presets and validate: returns `{type: <builder>, ...}` with every argument checked."""
+    """Expand presets and validate: returns `{type: <builder>, ...}` with every argument checked.
+
+    The weights keys (`pretrained: hf-hub:...`) are kept, checked apart from the builder's arguments.
+    """
     spec = expand_presets(spec, registry, where)
-    registry.validate("builder", spec, where)
+    registry.validate("builder", {k: v for k, v in spec.items() if k not in WEIGHTS_KEYS}, where)
+    registry.check_args(_weights_options, {k: v for k, v in spec.items() if k in WEIGHTS_KEYS}, where, "model")
     return spec
+
+
+def _weights_options(
+    *, pretrained: str | None = None, pretrained_allow_pickle: bool = False, pretrained_skip_classifier: bool = False
+) -> None:
+    """The weights keys of a model section (a schema only).
+
+    Args:
+        pretrained: a weights source: a .safetensors file, a directory, hf-hub:owner/name[@rev], or a .pth file.
+        pretrained_allow_pickle: allow a .pth/.pt pickle (read with torch.load(weights_only=True)).
+        pretrained_skip_classifier: load everything but the classifier when the class counts differ.
+    """
 
 
 def expand_presets(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
@@ -95,6 +115,8 @@ def create_model(
         spec["features_only"] = True
     spec.update(overrides)
     spec = resolve_model_spec(spec, registry)
+    weights = {k: spec.pop(k) for k in WEIGHTS_KEYS if k in spec}
+    pretrained = pretrained or weights.get("pretrained")
     with building_with(registry):
         try:
             model = registry.build("builder", spec, where="model")
@@ -105,7 +127,14 @@ def create_model(
     if pretrained:
         from resreg.weights import load_pretrained
 
-        load_pretrained(model, pretrained)
+        source = load_pretrained(
+            model,
+            pretrained,
+            allow_pickle=weights.get("pretrained_allow_pickle", False),
+            skip_classifier=weights.get("pretrained_skip_classifier", False),
+            registry=registry,
+        )
+        model.resreg_pretrained = {"source": pretrained, "commit": getattr(source, "commit", None)}
     return model
 
 
