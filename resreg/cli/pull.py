@@ -1,0 +1,25 @@
+"""Download a model from the Hugging Face Hub (resreg or timm layout) through the local cache.
+
+resreg pull me/resnet20-cifar10[@REVISION] [--to DIR]
+
+Prints the commit sha it resolved to. HF_HUB_OFFLINE=1 serves it from the cache. A component the
+model needs but no installed plugin provides is named, with the `pip install` that provides it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("repo", help="owner/name, optionally @branch, @tag or @commit-sha")
+    parser.add_argument("--to", type=Path, help="also copy the files into this folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from resreg.hub.pull import pull
+
+    _, commit = pull(args.repo, to=args.to)
+    print(commit)
+    return 0

@@ -1,0 +1,96 @@
+"""The model card (`README.md`) of a pushed model: YAML front matter the Hub indexes, then a readable page.
+
+The front matter says `library_name: resreg` plus tags (the builder, blocks, ... of the spec), the
+data set and the metric; the page has the results table from the run's `metrics.jsonl` (final and
+best value of each evaluation metric), the training curves when the run drew them, and how to load it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from resreg.errors import DataError
+from resreg.hub.layout import CURVES_FILE
+
+#: metrics.jsonl columns shown in the results table; errors and losses are better when lower
+EVAL_METRICS = ("test_error", "val_error", "test_loss", "val_loss", "train_error", "train_loss")
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of a run's `metrics.jsonl` (none when the file is absent)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not a JSON line ({exc})") from None
+    return rows
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table: each evaluation metric's final and best value (errors as percentages)."""
+    lines = ["| metric | final | best | at step |", "|---|---|---|---|"]
+    for metric in EVAL_METRICS:
+        seen = [r for r in rows if isinstance(r.get(metric), (int, float))]
+        if not seen:
+            continue
+        best = min(seen, key=lambda r: r[metric])
+        final = _show(metric, seen[-1][metric])
+        lines.append(f"| {metric} | {final} | {_show(metric, best[metric])} | {best.get('step', '?')} |")
+    return "\n".join(lines) if len(lines) > 2 else "No evaluation metrics were recorded."
+
+
+def _show(metric: str, value: float) -> str:
+    return f"{100 * value:.2f}%" if metric.endswith("_error") else f"{value:.4f}"
+
+
+def model_card(
+    repo_id: str,
+    record: dict[str, Any],
+    rows: list[dict[str, Any]],
+    *,
+    has_curves: bool,
+) -> str:
+    """The README.md text for a repo holding the model described by `record` (see `layout.resreg_record`)."""
+    import yaml
+
+    spec, train = record["spec"], record.get("train") or {}
+    components = record.get("components", [])
+    tags = ["resreg", "image-classification"]
+    tags += [c["name"] if c["kind"] == "builder" else f"{c['kind']}-{c['name']}" for c in components]
+    front: dict[str, Any] = {"library_name": "resreg", "tags": tags, "pipeline_tag": "image-classification"}
+    dataset = _dataset_name(train.get("data"))
+    if dataset:
+        front["datasets"] = [dataset]
+    if any(m.endswith("_error") for row in rows for m in row):
+        front["metrics"] = ["accuracy"]  # the table reports error = 1 - accuracy
+    name = train.get("name") or repo_id.split("/")[-1]
+    curves = f"\n## Training curves\n\n![training curves]({CURVES_FILE})\n" if has_curves else ""
+    plugins = ", ".join(f"{d} {v}" for d, v in record.get("plugins", {}).items()) or "resreg"
+    return (
+        f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
+        f"# {name}\n\n"
+        f"A `{spec.get('type', 'model')}` model trained with resreg"
+        f"{f' on {dataset}' if dataset else ''}. Built from plugins: {plugins}.\n\n"
+        f"## Results\n\n{results_table(rows)}\n{curves}\n"
+        "## Use\n\n"
+        "```python\n"
+        "from resreg.weights import load_model\n\n"
+        f'model = load_model("hf-hub:{repo_id}")  # add @<commit sha> to pin this version\n'
+        "```\n\n"
+        "or `resreg pull " + repo_id + " --to weights/`. The full spec and training config are in "
+        "`resreg.yaml`.\n"
+    )
+
+
+def _dataset_name(data: Any) -> str | None:
+    if isinstance(data, str):
+        return data
+    if isinstance(data, dict) and isinstance(data.get("type"), str):
+        return data["type"]
+    return None

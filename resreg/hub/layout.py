@@ -1,0 +1,62 @@
+"""What a resreg repo (on the Hub, or pulled into a folder) holds, and how `resreg.yaml` is read and written.
+
+    model.safetensors   the weights, with the spec and component provenance in the header
+    resreg.yaml         spec, train config, resreg version, plugin distributions (with versions)
+    README.md           the model card (YAML front matter + results table)
+    curves.png          the training curves, when the run drew them
+
+A timm repo holds `config.json` + `model.safetensors` instead of `resreg.yaml`; resreg reads both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from resreg.errors import WeightsError
+
+MODEL_FILE = "model.safetensors"
+RESREG_FILE = "resreg.yaml"
+CARD_FILE = "README.md"
+CURVES_FILE = "curves.png"
+TIMM_CONFIG_FILE = "config.json"
+PULLED_FILE = "pulled.json"  # written by `resreg pull --to DIR`: the repo and commit sha the files came from
+#: what `resreg pull` fetches: enough to rebuild either layout, never code
+PULL_PATTERNS = [MODEL_FILE, RESREG_FILE, CARD_FILE, CURVES_FILE, TIMM_CONFIG_FILE]
+
+
+def resreg_record(
+    spec: dict[str, Any], components: list[dict[str, str]], train_config: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The content of `resreg.yaml` for a model of `spec` built from `components` (see `provenance`)."""
+    from resreg import __version__
+
+    plugins = {c["distribution"]: c["version"] for c in components}
+    return {
+        "resreg_version": __version__,
+        "spec": spec,
+        "plugins": dict(sorted(plugins.items())),
+        "components": components,
+        "train": train_config,
+    }
+
+
+def dump_resreg_yaml(record: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(record, sort_keys=False, default_flow_style=None)
+
+
+def read_resreg_yaml(path: Path) -> dict[str, Any]:
+    """A `resreg.yaml`, checked to hold a `spec:` mapping. Only YAML data is read: nothing is imported."""
+    import yaml
+
+    try:
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise WeightsError(f"{path}: not readable YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("spec"), dict):
+        raise WeightsError(f"{path}: has no 'spec:' mapping (is it a resreg repo?)")
+    if not isinstance(record.get("components", []), list):
+        raise WeightsError(f"{path}: 'components:' is not a list")
+    return record

@@ -1,0 +1,122 @@
+"""`resreg push`: a run (or one weights file) to a Hub repo as model.safetensors + resreg.yaml + model card.
+
+One commit holds all files, so a repo never shows weights without their spec. The commit sha is
+returned (the CLI prints it) and, for a run, appended to `RUN_DIR/pushes.jsonl` so the exact pushed
+version can be pulled later with `owner/name@sha`. Tokens come from huggingface_hub (HF_TOKEN or
+the saved login) and are never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from resreg.errors import ConfigError, WeightsError
+from resreg.hub.card import model_card, read_metrics
+from resreg.hub.client import hub_errors, parse_repo_ref
+from resreg.hub.layout import CARD_FILE, CURVES_FILE, MODEL_FILE, RESREG_FILE, dump_resreg_yaml, resreg_record
+from resreg.io import write_text_atomic
+from resreg.registry import Registry
+
+#: files of a run dir (see resreg.engine) that a push reads
+RUN_CONFIG_FILE = "config.yaml"
+RUN_METRICS_FILE = "metrics.jsonl"
+PUSHES_FILE = "pushes.jsonl"
+
+
+@dataclass
+class Pushed:
+    """Where a push went."""
+
+    repo_id: str
+    revision: str
+    commit: str
+    url: str
+
+
+def push(
+    source: Path,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    message: str | None = None,
+    registry: Registry | None = None,
+) -> Pushed:
+    """Upload a run dir (or a `.safetensors` file written by `save_model`) to `repo_id` in one commit.
+
+    Args:
+        source: a run dir (with model.safetensors, config.yaml, metrics.jsonl, maybe curves.png)
+            or a single model file.
+        repo_id: `owner/name`; the repo is created when it does not exist.
+        revision: the branch to commit to (created from main when missing); default main.
+        private: create the repo private (an existing repo keeps its visibility).
+        message: the commit message.
+        registry: where component provenance is looked up for files that lack it.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    from resreg.weights.provenance import provenance
+    from resreg.weights.sources import open_source
+
+    parse_repo_ref(repo_id)  # checks the owner/name form before anything is read or uploaded
+    if registry is None:
+        from resreg.plugins import get_registry
+
+        registry = get_registry()
+    run_dir = source if source.is_dir() else None
+    weights = source / MODEL_FILE if run_dir else source
+    opened = open_source(weights, registry=registry)  # proves the file is whole before it is published
+    if opened.spec is None:
+        raise WeightsError(f"{weights}: carries no model spec; save it with resreg.weights.save_model to push it")
+    spec = opened.spec
+    components = opened.components or provenance(spec, registry)
+    train = _run_config(run_dir / RUN_CONFIG_FILE) if run_dir else None
+    record = resreg_record(spec, components, train)
+    rows = read_metrics(run_dir / RUN_METRICS_FILE) if run_dir else []
+    curves = run_dir / CURVES_FILE if run_dir and (run_dir / CURVES_FILE).is_file() else None
+    card = model_card(repo_id, record, rows, has_curves=curves is not None)
+    operations = [
+        CommitOperationAdd(MODEL_FILE, str(weights)),
+        CommitOperationAdd(RESREG_FILE, dump_resreg_yaml(record).encode()),
+        CommitOperationAdd(CARD_FILE, card.encode()),
+    ]
+    if curves is not None:
+        operations.append(CommitOperationAdd(CURVES_FILE, str(curves)))
+    api = HfApi()
+    with hub_errors(f"hf-hub:{repo_id}"):
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.create_commit(
+            repo_id,
+            operations,
+            commit_message=message or f"Upload {spec.get('type', 'model')} model with resreg",
+            revision=revision,
+        )
+    pushed = Pushed(repo_id, revision or "main", info.oid, info.commit_url)
+    if run_dir:
+        _record_push(run_dir / PUSHES_FILE, pushed)
+    return pushed
+
+
+def _run_config(path: Path) -> dict[str, Any] | None:
+    import yaml
+
+    if not path.is_file():
+        return None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    return config if isinstance(config, dict) else None
+
+
+def _record_push(path: Path, pushed: Pushed) -> None:
+    """Append one line to the run's push log (rewritten atomically: the log is short)."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **asdict(pushed)}
+    write_text_atomic(path, old + json.dumps(line) + "\n")

@@ -1,0 +1,144 @@
+"""A model as one `.safetensors` file: its tensors plus, in the metadata, the spec that rebuilds it.
+
+    save_model(model, "runs/r20/model.safetensors")
+    model = load_model("runs/r20/model.safetensors")   # no config needed: the spec is in the file
+
+safetensors metadata is a flat `str -> str` mapping, so the spec is stored as JSON under
+`resreg_spec`, next to `resreg_version` and whatever the caller adds (values that are not strings
+are JSON-encoded too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resreg.errors import WeightsError
+from resreg.io import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from resreg.registry import Registry
+
+SPEC_KEY = "resreg_spec"
+VERSION_KEY = "resreg_version"
+
+
+def save_model(
+    model: torch.nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> Path:
+    """Write `model`'s state dict and spec (`model.resreg_spec`) to `path` atomically; return the path.
+
+    Besides the spec, the header records which plugin distribution provides each component of it
+    (`resreg_components`), so loading the file where a plugin is missing names what to install.
+
+    Args:
+        model: a model built by `resreg.create_model` (it carries `resreg_spec`); others are saved
+            without a spec and can only be loaded into a model built by hand.
+        path: the `.safetensors` file to write; its folder is created.
+        metadata: extra values to keep in the file header (e.g. the train config); values that are
+            not strings are stored as JSON.
+        registry: the registry the model was built from (default: the one every plugin filled).
+    """
+    import safetensors.torch
+    import torch
+
+    from resreg import __version__
+    from resreg.weights.provenance import provenance
+    from resreg.weights.sources import COMPONENTS_KEY
+
+    header = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
+    header[VERSION_KEY] = __version__
+    header["format"] = "pt"  # what transformers/timm expect in a PyTorch safetensors file
+    spec = getattr(model, "resreg_spec", None)
+    if spec is not None:
+        if registry is None:
+            from resreg.plugins import get_registry
+
+            registry = get_registry()
+        header[SPEC_KEY] = json.dumps(spec, sort_keys=True)
+        header[COMPONENTS_KEY] = json.dumps(provenance(spec, registry))
+    # A fresh contiguous copy of each tensor: safetensors refuses non-contiguous (channels_last)
+    # and shared (tied) tensors, and a copy is both dense and unshared.
+    tensors = {
+        k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        safetensors.torch.save_file(tensors, str(tmp), metadata=header)
+    return path
+
+
+def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and the metadata of a safetensors file; an unreadable file is a `WeightsError`."""
+    import safetensors
+    import safetensors.torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+        tensors = safetensors.torch.load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for corrupt or truncated files
+        raise WeightsError(f"{path}: not a valid safetensors file ({_one_line(exc)})") from None
+    return tensors, metadata
+
+
+def read_spec(path: str | os.PathLike[str], metadata: Mapping[str, str]) -> dict[str, Any]:
+    """The model spec kept in a file's `resreg_spec` metadata (JSON)."""
+    try:
+        spec = json.loads(metadata[SPEC_KEY])
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: the {SPEC_KEY!r} metadata is not valid JSON ({exc})") from None
+    if not isinstance(spec, dict):
+        raise WeightsError(f"{path}: the {SPEC_KEY!r} metadata is not a mapping")
+    return spec
+
+
+def load_model(
+    source: str | os.PathLike[str], *, registry: Registry | None = None, allow_pickle: bool = False
+) -> torch.nn.Module:
+    """Rebuild a model from a source that carries its spec, and load its weights strictly.
+
+    A file written by `save_model`, a resreg folder or Hub repo (`resreg.yaml`), or a timm folder or
+    repo (`config.json`: its `architecture` is the resreg preset of that name) all rebuild with no
+    other input. Components the spec names but no installed plugin provides are reported with the
+    distribution that the source says provides them.
+
+    Args:
+        source: a `.safetensors` file, a folder, or `hf-hub:owner/name[@revision]`.
+        registry: the registry to build from (default: the one every installed plugin filled).
+        allow_pickle: accept a timm folder whose weights are a pickle (`pytorch_model.bin`).
+    """
+    from resreg.models import create_model
+    from resreg.weights.provenance import require_components
+    from resreg.weights.sources import fill, open_source
+
+    if registry is None:
+        from resreg.plugins import get_registry
+
+        registry = get_registry()
+    opened = open_source(source, allow_pickle=allow_pickle, registry=registry)
+    if opened.spec is None:
+        raise WeightsError(
+            f"{opened.where}: carries no model spec (no {SPEC_KEY!r} metadata, resreg.yaml or config.json); "
+            "build the model yourself and pass this source as pretrained="
+        )
+    require_components(opened.components, registry, where=opened.where)
+    model = create_model(opened.spec, registry=registry)
+    fill(model, opened, registry)
+    return model
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

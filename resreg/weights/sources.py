@@ -1,0 +1,216 @@
+"""Where weights come from: the `pretrained:` sources, opened into tensors plus what they say about the model.
+
+    model.safetensors / any .safetensors file    resreg's own (spec in the metadata) or anyone's
+    a folder                                     resreg's layout (resreg.yaml + model.safetensors) or
+                                                 timm's (config.json + model.safetensors)
+    hf-hub:owner/name[@revision]                 a Hub repo in either layout, through the local cache
+    weights.pth / .pt / pytorch_model.bin        pickles: only with allow_pickle=True, and then only
+                                                 through torch.load(weights_only=True)
+
+Pickles are refused by default because unpickling can run code; `weights_only=True` limits what
+they can contain to tensors and plain containers, and the opt-in makes the choice visible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resreg.errors import WeightsError, did_you_mean
+from resreg.weights.safetensors_io import SPEC_KEY, read_safetensors
+
+if TYPE_CHECKING:
+    import torch
+
+    from resreg.registry import Registry
+
+HUB_PREFIX = "hf-hub:"
+SAFETENSORS_FILE = "model.safetensors"
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+PICKLE_FILES = ("pytorch_model.bin",)  # what timm and transformers repos held before safetensors
+COMPONENTS_KEY = "resreg_components"
+
+
+@dataclass
+class Source:
+    """An opened weights source."""
+
+    where: str  # how messages name it: a path, or `hf-hub:owner/name@sha`
+    tensors: dict[str, torch.Tensor]
+    spec: dict[str, Any] | None = None  # the model spec it carries (resreg) or implies (timm), if any
+    components: list[dict[str, str]] = field(default_factory=list)  # provenance, see resreg.weights.provenance
+    commit: str | None = None  # the Hub commit sha it was read at
+
+
+def open_source(source: str | Path, *, allow_pickle: bool = False, registry: Registry | None = None) -> Source:
+    """Read the tensors of `source` and whatever it records about the model (spec, components, commit).
+
+    Args:
+        source: a file, a folder or `hf-hub:owner/name[@revision]` (see the module docstring).
+        allow_pickle: accept `.pth`/`.pt`/`.bin` pickles, read with `torch.load(weights_only=True)`.
+        registry: the registry in which a timm `architecture` is looked up as a preset.
+    """
+    text = str(source)
+    if text.startswith(HUB_PREFIX):
+        from resreg.hub.pull import download
+
+        folder, commit = download(text[len(HUB_PREFIX) :], allow_pickle=allow_pickle)
+        opened = _open_folder(folder, allow_pickle, registry)
+        opened.where, opened.commit = f"{HUB_PREFIX}{_repo_id(text)}@{commit}", commit
+        return opened
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return _open_folder(path, allow_pickle, registry)
+    if not path.exists():
+        raise WeightsError(
+            f"{path}: no such weights file or folder (a source is a .safetensors file, a folder with "
+            f"{SAFETENSORS_FILE}, or {HUB_PREFIX}owner/name[@revision])"
+        )
+    if path.suffix in PICKLE_SUFFIXES:
+        return Source(str(path), _read_pickle(path, allow_pickle))
+    return _open_safetensors(path)
+
+
+def _open_safetensors(path: Path) -> Source:
+    from resreg.weights.safetensors_io import read_spec
+
+    tensors, metadata = read_safetensors(path)
+    spec = read_spec(path, metadata) if SPEC_KEY in metadata else None
+    components = json.loads(metadata.get(COMPONENTS_KEY, "[]"))
+    return Source(str(path), tensors, spec, components)
+
+
+def _open_folder(folder: Path, allow_pickle: bool, registry: Registry | None) -> Source:
+    from resreg.hub.layout import RESREG_FILE, TIMM_CONFIG_FILE, read_resreg_yaml
+
+    weights = folder / SAFETENSORS_FILE
+    pickles = [folder / name for name in PICKLE_FILES if (folder / name).is_file()]
+    if weights.is_file():
+        opened = _open_safetensors(weights)
+    elif pickles:
+        opened = Source(str(pickles[0]), _read_pickle(pickles[0], allow_pickle))
+    else:
+        found = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
+        raise WeightsError(f"{folder}: no {SAFETENSORS_FILE} in this folder (found: {found})")
+    if (folder / RESREG_FILE).is_file():
+        record = read_resreg_yaml(folder / RESREG_FILE)
+        opened.spec, opened.components = record["spec"], record.get("components", [])
+    elif (folder / TIMM_CONFIG_FILE).is_file() and opened.spec is None:
+        opened.spec = spec_from_timm_config(folder / TIMM_CONFIG_FILE, registry)
+    return opened
+
+
+def spec_from_timm_config(path: Path, registry: Registry | None = None) -> dict[str, Any]:
+    """A timm `config.json` -> a resreg model spec: `{preset: <architecture>, num_classes, in_chans}`.
+
+    timm names weights `architecture.tag` (`resnet50.a1_in1k`); the part before the dot is the model,
+    and resreg's presets use timm's model names. Of timm's `model_args` only the two that every
+    builder shares and that change weight shapes are taken; the others are timm's own spellings
+    (`global_pool`, `drop_rate`, ...), and one that changed the architecture shows up as a strict
+    loading error naming the keys that do not fit.
+    """
+    if registry is None:
+        from resreg.plugins import get_registry
+
+        registry = get_registry()
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: not a readable timm config ({exc})") from None
+    if not isinstance(config, dict):
+        raise WeightsError(f"{path}: not a timm config (a JSON object with 'architecture')")
+    name = str(config.get("architecture", "")).split(".", 1)[0]
+    if ("model", name) not in registry:
+        raise WeightsError(f"{path}: architecture: {did_you_mean(name, registry.names('model'), 'resreg preset')}")
+    model_args = config.get("model_args") or {}
+    spec: dict[str, Any] = {"preset": name}
+    for key in ("num_classes", "in_chans"):
+        value = model_args.get(key, config.get(key))
+        if isinstance(value, int):
+            spec[key] = value
+    return spec
+
+
+def _read_pickle(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
+    import pickle
+
+    import torch
+
+    if not allow_pickle:
+        raise WeightsError(
+            f"{path}: a pickle file, and unpickling can run code; convert it to safetensors, or opt in with "
+            "allow_pickle=True (config: model.pretrained_allow_pickle: true) to read it with "
+            "torch.load(weights_only=True)"
+        )
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: cannot be read as a weights-only state dict ({_first_line(exc)})") from None
+    return _state_dict_in(loaded, path)
+
+
+def _state_dict_in(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
+    """A bare state dict, or the one a training checkpoint keeps under `state_dict` / `model`."""
+    import torch
+
+    if isinstance(loaded, Mapping):
+        if loaded and all(isinstance(v, torch.Tensor) for v in loaded.values()):
+            return dict(loaded)
+        for key in ("state_dict", "model"):
+            if isinstance(loaded.get(key), Mapping):
+                return _state_dict_in(loaded[key], path)
+    raise WeightsError(f"{path}: holds no state dict (a mapping of names to tensors, or one under 'state_dict')")
+
+
+def _repo_id(source: str) -> str:
+    return source[len(HUB_PREFIX) :].split("@", 1)[0]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def load_pretrained(
+    model: torch.nn.Module,
+    source: str | Path,
+    *,
+    allow_pickle: bool = False,
+    skip_classifier: bool = False,
+    registry: Registry | None = None,
+) -> Source:
+    """Load the weights of `source` into `model` strictly, after conversion and adaptation.
+
+    Keys are converted (wrapper prefixes, registered converters), the first conv is adapted to the
+    model's `in_chans`, and the classifier is left out when the model has none, or when the class
+    count differs and `skip_classifier` is set. Returns the opened source (its `commit` is the Hub
+    sha to record).
+
+    Args:
+        model: the model to fill (built with `resreg.create_model`, or any module with timm's
+            `pretrained_cfg`).
+        source: a file, a folder or `hf-hub:owner/name[@revision]`.
+        allow_pickle: accept pickled `.pth`/`.pt`/`.bin` state dicts (read with weights_only=True).
+        skip_classifier: when the class counts differ, load everything but the classifier.
+        registry: the registry with the weight converters (default: the one every plugin filled).
+    """
+    if registry is None:
+        from resreg.plugins import get_registry
+
+        registry = get_registry()
+    opened = open_source(source, allow_pickle=allow_pickle, registry=registry)
+    fill(model, opened, registry, skip_classifier=skip_classifier)
+    return opened
+
+
+def fill(model: torch.nn.Module, opened: Source, registry: Registry, *, skip_classifier: bool = False) -> None:
+    """Convert, adapt and strictly load the tensors of an opened source into `model`."""
+    from resreg.weights.adapt import adapt_state_dict
+    from resreg.weights.convert import convert_state_dict
+    from resreg.weights.strict import load_state_dict_strict
+
+    tensors = convert_state_dict(opened.tensors, registry, where=opened.where)
+    tensors, skip = adapt_state_dict(model, tensors, skip_classifier=skip_classifier, where=opened.where)
+    load_state_dict_strict(model, tensors, where=opened.where, skip=skip)

@@ -1,0 +1,68 @@
+"""Strict state-dict loading with an error that says exactly what does not fit.
+
+torch's own `load_state_dict(strict=True)` error lists every key over many lines and stops before
+checking shapes; people need one line: how many keys are missing, unexpected or of the wrong shape,
+and the first few of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from resreg.errors import WeightsError
+
+if TYPE_CHECKING:
+    import torch
+
+#: how many keys of each problem an error message names
+SHOWN = 3
+
+
+def load_state_dict_strict(
+    model: torch.nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    where: str = "weights",
+    skip: Iterable[str] = (),
+) -> None:
+    """Load `state_dict` into `model`; every key must be present on both sides with the same shape.
+
+    Args:
+        model: the module to fill.
+        state_dict: the tensors to load (already converted to the model's key names).
+        where: the source named in error messages (a path or a repo id).
+        skip: key prefixes to leave out on both sides (e.g. the classifier when `num_classes` differs).
+    """
+    skip = tuple(skip)
+    target = {k: v for k, v in model.state_dict().items() if not _under(k, skip)}
+    given = {k: v for k, v in state_dict.items() if not _under(k, skip)}
+    # BatchNorm's step counter is not a weight, and checkpoints older than it (torchvision's legacy
+    # DenseNets) lack it: torch keeps the model's own counter then, and so does this check.
+    missing = [k for k in target if k not in given and not k.endswith(".num_batches_tracked")]
+    unexpected = [k for k in given if k not in target]
+    mismatched = [
+        f"{k} {tuple(given[k].shape)} vs model {tuple(target[k].shape)}"
+        for k in target
+        if k in given and given[k].shape != target[k].shape
+    ]
+    problems = [
+        _describe(name, keys)
+        for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched))
+        if keys
+    ]
+    if problems:
+        raise WeightsError(f"{where}: weights do not fit the model: {'; '.join(problems)}")
+    result = model.load_state_dict(dict(given), strict=False)
+    # Only skipped keys and step counters may be absent here: anything else is a bug in the checks above.
+    assert not result.unexpected_keys, result
+    assert all(_under(k, skip) or k.endswith(".num_batches_tracked") for k in result.missing_keys), result
+
+
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def _describe(what: str, keys: list[str]) -> str:
+    more = f", ... ({len(keys) - SHOWN} more)" if len(keys) > SHOWN else ""
+    return f"{len(keys)} {what} ({', '.join(keys[:SHOWN])}{more})"

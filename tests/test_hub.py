@@ -1,0 +1,258 @@
+"""The Hub, for real: huggingface_hub's own client over HTTP against tests/hub_server.py on 127.0.0.1.
+
+huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE when it is imported, so everything that
+talks to the Hub runs in a subprocess (`python -m resreg push/pull`, or a short script) with those
+variables set; this process only starts the server and checks the files and outputs. No network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import resreg
+from resreg.weights import load_model, save_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hub_server import HubServer
+
+TOKEN = "hf_resreg_test_secret_0123456789"
+SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+@pytest.fixture(scope="module")
+def hub() -> HubServer:
+    with HubServer() as server:
+        yield server
+
+
+def _env(hub: HubServer, home: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_HOME": str(home),
+        "HF_HUB_CACHE": str(home / "hub"),
+        "HF_TOKEN": TOKEN,
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "RESREG_DEBUG": "",
+        **extra,
+    }
+
+
+def resreg_cli(hub: HubServer, home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "resreg", *args], capture_output=True, text=True, timeout=180, env=_env(hub, home, **env)
+    )
+
+
+def python(hub: HubServer, home: Path, code: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=_env(hub, home)
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _run_dir(path: Path, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = resreg.create_model("resnet20").eval()
+    save_model(model, path / "model.safetensors")
+    (path / "config.yaml").write_text("name: r20-fmnist\ndata: fashion_mnist\nmodel: {preset: resnet20}\n")
+    rows = [
+        {"step": 100, "epoch": 1.0, "val_error": 0.2},
+        {"step": 200, "epoch": 2.0, "val_error": 0.1, "test_error": 0.12},
+    ]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (path / "curves.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    return model
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        return torch.equal(a.eval()(x), b.eval()(x))
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], command: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"resreg {command}: error: ") and result.stderr.count("\n") == 1, result.stderr
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def pushed(hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two pushes of one run dir to me/r20 (the second with new weights) and one to a branch."""
+    root = tmp_path_factory.mktemp("hub")
+    run = root / "run"
+    first = _run_dir(run, seed=0)
+    result = resreg_cli(hub, root / "push-home", "push", str(run), "me/r20", "-m", "first")
+    assert result.returncode == 0, result.stderr
+    sha1 = result.stdout.strip()
+    second = _run_dir(run, seed=1)
+    main, dev = resreg_many(
+        hub,
+        root / "push-home",
+        ["push", str(run), "me/r20"],
+        ["push", str(run), "me/r20", "--revision", "dev", "--private"],
+    )
+    assert main[0] == 0 and dev[0] == 0, (main, dev)
+    return {
+        "root": root,
+        "run": run,
+        "first": first,
+        "second": second,
+        "sha1": sha1,
+        "sha2": main[1].strip(),
+        "dev": dev,
+    }
+
+
+def test_push_prints_and_records_the_commit_and_never_shows_the_token(hub, pushed):
+    assert SHA.match(pushed["sha1"]) and SHA.match(pushed["sha2"]) and pushed["sha1"] != pushed["sha2"]
+    log = [json.loads(line) for line in (pushed["run"] / "pushes.jsonl").read_text().splitlines()]
+    assert [entry["commit"] for entry in log[:2]] == [pushed["sha1"], pushed["sha2"]]
+    assert log[2]["revision"] == "dev"
+    assert f"Bearer {TOKEN}" in hub.authorizations  # the token went through huggingface_hub...
+    for path in pushed["run"].rglob("*"):  # ...and nowhere else
+        assert TOKEN.encode() not in path.read_bytes(), path
+    assert TOKEN not in pushed["dev"][1] + pushed["dev"][2]
+
+
+def test_pull_into_an_empty_cache_gives_identical_outputs_and_the_full_layout(hub, pushed, tmp_path):
+    result = resreg_cli(hub, tmp_path / "fresh-home", "pull", "me/r20", "--to", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == pushed["sha2"]
+    out = tmp_path / "out"
+    assert {"model.safetensors", "resreg.yaml", "README.md", "curves.png"} <= {p.name for p in out.iterdir()}
+    assert json.loads((out / "pulled.json").read_text()) == {"repo_id": "me/r20", "commit": pushed["sha2"]}
+    assert _same(load_model(out), pushed["second"])
+    record = yaml.safe_load((out / "resreg.yaml").read_text())
+    assert record["spec"] == pushed["second"].resreg_spec and record["resreg_version"] == resreg.__version__
+    assert record["plugins"] == {"resreg": resreg.__version__} and record["train"]["name"] == "r20-fmnist"
+    card = (out / "README.md").read_text()
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["library_name"] == "resreg" and front["datasets"] == ["fashion_mnist"] and "resnet" in front["tags"]
+    assert "| test_error | 12.00% |" in card and "![training curves](curves.png)" in card
+
+
+def test_pinned_revision_and_offline_from_the_cache(hub, pushed, tmp_path):
+    home = tmp_path / "home"
+    pinned, dev = resreg_many(
+        hub, home, ["pull", f"me/r20@{pushed['sha1']}", "--to", str(tmp_path / "old")], ["pull", "me/r20@dev"]
+    )
+    assert pinned[:2] == (0, pushed["sha1"] + "\n"), pinned
+    assert _same(load_model(tmp_path / "old"), pushed["first"])
+    assert dev[0] == 0 and SHA.match(dev[1].strip()), dev
+    asked = len(hub.requests)
+    offline, missing = resreg_many(
+        hub, home, ["pull", f"me/r20@{pushed['sha1']}"], ["pull", "me/never-pulled"], HF_HUB_OFFLINE="1"
+    )
+    assert offline[:2] == (0, pushed["sha1"] + "\n"), offline
+    assert missing[0] == 2 and "not in the local cache" in missing[2] and missing[2].count("\n") == 1, missing
+    assert len(hub.requests) == asked  # offline means offline: the server heard nothing
+
+
+def test_timm_push_to_hf_hub_loads_into_the_resreg_preset(hub, tmp_path):
+    code = (
+        "import torch, timm\n"
+        "from timm.models import push_to_hf_hub\n"
+        "torch.manual_seed(0)\n"
+        "m = timm.create_model('resnet18', pretrained=False).eval()\n"
+        "push_to_hf_hub(m, 'timm/resnet18.resreg_test', safe_serialization=True)\n"
+        f"torch.save(m.state_dict(), {str(tmp_path / 'timm.pt')!r})\n"
+    )
+    python(hub, tmp_path / "home", code)
+    code = (
+        "import torch, timm, resreg\n"
+        "from resreg.weights import load_model\n"
+        "ref = timm.create_model('resnet18', pretrained=False).eval()\n"
+        f"ref.load_state_dict(torch.load({str(tmp_path / 'timm.pt')!r}))\n"
+        "x = torch.randn(2, 3, 64, 64)\n"
+        "a = resreg.create_model('resnet18', pretrained='hf-hub:timm/resnet18.resreg_test').eval()\n"
+        "b = load_model('hf-hub:timm/resnet18.resreg_test').eval()\n"
+        "with torch.no_grad():\n"
+        "    print(max((a(x) - ref(x)).abs().max().item(), (b(x) - ref(x)).abs().max().item()))\n"
+        "from resreg.cli.main import main\n"
+        "main(['pull', 'timm/resnet18.resreg_test'])\n"
+    )
+    difference, sha = python(hub, tmp_path / "home2", code).stdout.split()
+    assert float(difference) <= 1e-5 and SHA.match(sha)
+
+
+def _upload(hub: HubServer, home: Path, repos: dict[str, dict[str, Path]]) -> None:
+    """Put files in repos with the plain client (no resreg), as someone else's tool would."""
+    lines = ["from huggingface_hub import HfApi, CommitOperationAdd", "api = HfApi()"]
+    for repo_id, files in repos.items():
+        operations = ", ".join(f"CommitOperationAdd({name!r}, {str(path)!r})" for name, path in files.items())
+        lines += [
+            f"api.create_repo({repo_id!r})",
+            f"api.create_commit({repo_id!r}, [{operations}], commit_message='up')",
+        ]
+    python(hub, home, "\n".join(lines))
+
+
+def resreg_many(hub: HubServer, home: Path, *commands: list[str], **env: str) -> list[tuple[int, str, str]]:
+    """Run several `resreg` commands through the real CLI entry (`main`) in one subprocess, so the
+    suite pays for one torch import instead of one per command; returns (status, stdout, stderr) each."""
+    code = (
+        "import contextlib, io, json\n"
+        "from resreg.cli.main import main\n"
+        "results = []\n"
+        f"for argv in {[list(c) for c in commands]!r}:\n"
+        "    out, err = io.StringIO(), io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):\n"
+        "        status = main(argv)\n"
+        "    results.append([status, out.getvalue(), err.getvalue()])\n"
+        "print(json.dumps(results))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=_env(hub, home, **env)
+    )
+    assert result.returncode == 0, result.stderr
+    return [tuple(r) for r in json.loads(result.stdout.splitlines()[-1])]
+
+
+def _cli_errors(hub: HubServer, home: Path, *commands: list[str]) -> list[str]:
+    """Each command must fail with status 2 and one line on stderr, which is returned."""
+    results = resreg_many(hub, home, *commands)
+    for (status, _, err), argv in zip(results, commands, strict=True):
+        assert status == 2 and err.startswith(f"resreg {argv[0]}: error: ") and err.count("\n") == 1, (argv, err)
+    return [err for _, _, err in results]
+
+
+def test_pull_errors_name_what_is_wrong_on_one_line(hub, pushed, tmp_path):
+    weights = pushed["run"] / "model.safetensors"
+    spec = {**pushed["second"].resreg_spec, "block": {"type": "se_basic", "reduction": 16}}
+    components = [
+        {"kind": "builder", "name": "resnet", "distribution": "resreg", "version": resreg.__version__},
+        {"kind": "block", "name": "se_basic", "distribution": "resreg-se", "version": "0.3.1"},
+    ]
+    (tmp_path / "se.yaml").write_text(yaml.safe_dump({"spec": spec, "components": components}))
+    (tmp_path / "r32.yaml").write_text(yaml.safe_dump({"spec": resreg.create_model("resnet32").resreg_spec}))
+    _upload(hub, tmp_path / "home", {
+        "other/se-model": {"model.safetensors": weights, "resreg.yaml": tmp_path / "se.yaml"},
+        "other/wrong-shapes": {"model.safetensors": weights, "resreg.yaml": tmp_path / "r32.yaml"},
+    })  # fmt: skip
+    missing_plugin, wrong_shapes, no_repo, no_revision, bad_id = _cli_errors(
+        hub,
+        tmp_path / "home",
+        ["pull", "other/se-model"],
+        ["pull", "other/wrong-shapes"],
+        ["pull", "me/no-such-repo"],
+        ["pull", "me/r20@no-such-branch"],
+        ["pull", "not-a-repo-id"],
+    )
+    assert "block 'se_basic' is not provided by any installed plugin" in missing_plugin
+    assert "'resreg-se' 0.3.1: pip install resreg-se" in missing_plugin and "hf-hub:other/se-model@" in missing_plugin
+    assert "weights do not fit the model" in wrong_shapes and "missing" in wrong_shapes
+    assert "repository not found" in no_repo and "no such revision" in no_revision
+    assert "owner/name[@revision]" in bad_id
