@@ -1,0 +1,82 @@
+"""Image folders in the ImageNet layout (`<split>/<class>/<image>`): listed once, decoded lazily with PIL."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from resreg.errors import DataError
+
+#: what counts as an image (torchvision's ImageFolder list).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+#: evaluation resizes the shorter side to crop / 0.875 (256 for a 224 crop) and takes the centre.
+EVAL_CROP_FRACTION = 0.875
+
+
+@dataclass
+class FolderSplit:
+    """One split of an image folder: (path, label) pairs, class names, and the crop side in pixels."""
+
+    samples: list[tuple[str, int]]
+    classes: list[str]
+    image_size: int
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def scan(directory: Path, image_size: int, classes: list[str] | None = None) -> FolderSplit:
+    """List `directory/<class>/**/<image>`; with `classes` given (val), its class folders must be among them."""
+    if not directory.is_dir():
+        raise DataError(f"image folder {directory} does not exist (expected {directory}/<class>/<image>)")
+    found = sorted(p.name for p in directory.iterdir() if p.is_dir())
+    if not found:
+        raise DataError(f"image folder {directory} has no class folders (expected {directory}/<class>/<image>)")
+    classes = classes or found
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = [name for name in found if name not in index]
+    if unknown:
+        raise DataError(f"image folder {directory}: class folders {unknown[:5]} are not train classes")
+    samples = [
+        (str(path), index[name])
+        for name in found
+        for path in sorted((directory / name).rglob("*"))
+        if path.suffix.lower() in IMAGE_EXTENSIONS
+    ]
+    if not samples:
+        raise DataError(f"image folder {directory} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return FolderSplit(samples, classes, image_size)
+
+
+def load_crop(path: str, short_side: int, crop: int, where: tuple[float, float] | None) -> torch.Tensor:
+    """Decode an image as RGB, resize its shorter side to `short_side`, and crop a `crop` square.
+
+    `where` places the crop (fractions of the free range, as `augment.draw` gives them); None is the
+    centre. Returns uint8 [3, crop, crop].
+    """
+    short_side = max(short_side, crop)
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (short_side, short_side))  # JPEG: decode at a reduced scale when it is enough
+            image = image.convert("RGB")
+            w, h = image.size
+            ratio = short_side / min(w, h)
+            size = (max(crop, math.floor(w * ratio + 0.5)), max(crop, math.floor(h * ratio + 0.5)))
+            image = image.resize(size, Image.BILINEAR)
+    except OSError as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from None
+    fy, fx = where if where is not None else (0.5, 0.5)
+    top = min(int(fy * (size[1] - crop + 1)), size[1] - crop)
+    left = min(int(fx * (size[0] - crop + 1)), size[0] - crop)
+    pixels = np.asarray(image)[top : top + crop, left : left + crop]
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).contiguous()
+
+
+def eval_short_side(crop: int) -> int:
+    """The shorter side that evaluation resizes to before its centre crop (256 for 224)."""
+    return math.floor(crop / EVAL_CROP_FRACTION + 0.5)
