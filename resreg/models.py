@@ -123,7 +123,8 @@ def create_model(
         except ConfigError as exc:  # raised by the builder itself: name the section it came from
             message = str(exc)
             raise ConfigError(message if message.startswith("model") else f"model.{message}") from None
-    model.resreg_spec = spec
+    # A builder may record a more self-contained spec itself (an ensemble inlines its members).
+    model.resreg_spec = getattr(model, "resreg_spec", None) or spec
     if pretrained:
         from resreg.weights import load_pretrained
 
