@@ -36,9 +36,7 @@ class ZeroPadIdentity(nn.Module):
 
 
 def _projection(in_chs: int, out_chs: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_chs, out_chs, kernel_size=1, stride=stride, bias=False), nn.BatchNorm2d(out_chs)
-    )
+    return nn.Sequential(nn.Conv2d(in_chs, out_chs, kernel_size=1, stride=stride, bias=False), nn.BatchNorm2d(out_chs))
 
 
 def shortcut_a(in_chs: int, out_chs: int, stride: int) -> nn.Module | None:
@@ -70,12 +68,8 @@ def shortcut_d(in_chs: int, out_chs: int, stride: int) -> nn.Module | None:
     if stride == 1 and in_chs == out_chs:
         return None
     # Identity at stride 1 keeps the timm key layout (downsample.1 = conv, downsample.2 = BN) in every stage.
-    pool = (
-        nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
-    )
-    return nn.Sequential(
-        pool, nn.Conv2d(in_chs, out_chs, kernel_size=1, bias=False), nn.BatchNorm2d(out_chs)
-    )
+    pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+    return nn.Sequential(pool, nn.Conv2d(in_chs, out_chs, kernel_size=1, bias=False), nn.BatchNorm2d(out_chs))
 
 
 def shortcut_none(in_chs: int, out_chs: int, stride: int) -> bool:
