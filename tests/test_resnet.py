@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import timm
 import torch
@@ -118,7 +120,7 @@ def test_drop_path_grows_linearly_and_zero_init_last():
     rates = [getattr(b.drop_path, "drop_prob", 0.0) for stage in (model.layer1, model.layer2, model.layer3)
              for b in stage]  # fmt: skip
     assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.2)
-    assert all(later > earlier for earlier, later in zip(rates, rates[1:]))
+    assert all(later > earlier for earlier, later in itertools.pairwise(rates))
     assert not model.layer1[0].bn2.weight.any()
 
 
@@ -146,3 +148,15 @@ def test_summary_cli_reports_params_and_macs(capsys):
     out = capsys.readouterr().out
     assert "269,722" in out and "layer3" in out and "64x8x8" in out
     assert main(["summary", "resnet20", "--input-size", "1,32,32"]) == 2
+
+
+def test_features_mode_matches_timm():
+    ours = resreg.create_model("resnet50", features_only=True, out_indices=[1, 3]).eval()
+    theirs = timm.create_model("resnet50", features_only=True, out_indices=(1, 3)).eval()
+    assert ours.feature_info.channels() == theirs.feature_info.channels() == [256, 1024]
+    assert ours.feature_info.reduction() == theirs.feature_info.reduction()
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(ours(x), theirs(x), strict=True):
+            assert torch.allclose(a, b, atol=1e-5)

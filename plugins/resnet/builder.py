@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from resreg.errors import ConfigError
+from resreg.features import FeatureInfo
 from resreg.registry import current_registry
 from resreg.schema import ref
 
@@ -52,15 +53,16 @@ class ResNet(nn.Module):
         self.num_features = stage_chs[-1]
         # Pre-activation nets end with BN + ReLU; named as timm's ResNetV2 (`norm`).
         self.norm = nn.Sequential(nn.BatchNorm2d(self.num_features), nn.ReLU(inplace=True)) if final_norm else None
-        self.feature_info = [
-            {"num_chs": stem.out_chs, "reduction": stem.feature_reduction, "module": stem.feature_module}
-        ] + [
-            {"num_chs": chs, "reduction": red, "module": f"layer{i}"}
-            for i, (chs, red) in enumerate(zip(stage_chs, stage_reductions, strict=True), start=1)
-        ]
+        self.feature_info = FeatureInfo(
+            [{"num_chs": stem.out_chs, "reduction": stem.feature_reduction, "module": stem.feature_module}]
+            + [
+                {"num_chs": chs, "reduction": red, "module": f"layer{i}"}
+                for i, (chs, red) in enumerate(zip(stage_chs, stage_reductions, strict=True), start=1)
+            ]
+        )
         self.out_indices = None if out_indices is None else list(out_indices)
         if self.out_indices is not None:
-            self.feature_info = [self.feature_info[i] for i in self.out_indices]
+            self.feature_info = FeatureInfo(self.feature_info[i] for i in self.out_indices)
         self.__dict__["head_impl"] = head  # behaviour only: its modules are adopted just below
         self.num_classes = num_classes if head is not None else 0
         if head is not None:
@@ -186,6 +188,9 @@ def resnet(
             raise ConfigError(f"out_indices: {bad} out of range; valid: 0 (stem) to {len(depths)}")
     if features_only and out_indices is None:
         out_indices = list(range(len(depths) + 1))
+    if features_only:  # stages after the deepest requested feature are never run: drop them, as timm does
+        keep = max(max(out_indices), 1)
+        stages, stage_chs, stage_reductions = stages[:keep], stage_chs[:keep], stage_reductions[:keep]
     head_module = None if features_only else registry.build("head", head, in_chs, num_classes, where="head")
     is_cifar = stem_module.reduction == 1
     model = ResNet(
@@ -193,7 +198,7 @@ def resnet(
         stages=stages,
         stage_chs=stage_chs,
         stage_reductions=stage_reductions,
-        final_norm=getattr(block_class, "preact", False),
+        final_norm=getattr(block_class, "preact", False) and len(stages) == len(depths),
         head=head_module,
         num_classes=num_classes,
         in_chans=in_chans,
