@@ -39,11 +39,11 @@ def resolve_model_spec(spec: Any, registry: Registry, where: str = "model") -> d
     """
     spec = expand_presets(spec, registry, where)
     registry.validate("builder", {k: v for k, v in spec.items() if k not in WEIGHTS_KEYS}, where)
-    registry.check_args(_weights_options, {k: v for k, v in spec.items() if k in WEIGHTS_KEYS}, where, "model")
+    registry.check_args(weights_options, {k: v for k, v in spec.items() if k in WEIGHTS_KEYS}, where, "model")
     return spec
 
 
-def _weights_options(
+def weights_options(
     *, pretrained: str | None = None, pretrained_allow_pickle: bool = False, pretrained_skip_classifier: bool = False
 ) -> None:
     """The weights keys of a model section (a schema only).

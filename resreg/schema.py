@@ -78,7 +78,11 @@ def params_of(factory: Any) -> dict[str, Param]:
         hints = typing.get_type_hints(target, include_extras=True)
     except Exception:  # an annotation that names something unimportable: fall back to the raw strings
         hints = {}
-    helps = _arg_help(inspect.getdoc(factory) or "") | _arg_help(inspect.getdoc(target) or "")
+    # A subclass inherits its bases' argument help (recipes document their fields once, on `Recipe`).
+    docs = [c.__doc__ for c in reversed(factory.__mro__)] if inspect.isclass(factory) else [inspect.getdoc(factory)]
+    helps: dict[str, str] = {}
+    for doc in [*docs, inspect.getdoc(target)]:
+        helps |= _arg_help(inspect.cleandoc(doc or ""))
     return {
         p.name: Param(p.name, hints.get(p.name, p.annotation), p.default, helps.get(p.name, ""))
         for p in signature.parameters.values()
