@@ -16,7 +16,10 @@ from resreg.plugins import get_registry
 REGISTRY = get_registry()
 # Depth or width makes these take tens of seconds each on a 2-core CPU, and their smaller siblings
 # run the same code: they are tested with `pytest -m huge`.
-HUGE = {"resnet1202", "preact_resnet1001", "densenet264", "densenet100_k24", "densenet_bc250_k24", "densenet_bc190_k40"}
+HUGE = {
+    "resnet1202", "preact_resnet1001", "densenet161", "densenet201", "densenet264", "densenet100_k24",
+    "densenet_bc250_k24", "densenet_bc190_k40",
+}  # fmt: skip
 
 
 def small_input(model: torch.nn.Module, batch: int = 2) -> torch.Tensor:

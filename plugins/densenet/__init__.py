@@ -1,8 +1,22 @@
-"""Built-in plugin: densenet (being written)."""
+"""Built-in plugin: the DenseNet builder, its presets (presets.yaml) and torchvision's legacy-key converter."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import yaml
 
 import resreg
+from resreg.registry import Registry
+
+from .convert import torchvision_densenet_legacy
+from .model import densenet
 
 
 @resreg.hookimpl
-def resreg_register(registry):
-    pass
+def resreg_register(registry: Registry) -> None:
+    registry.register("builder", "densenet", densenet)
+    registry.register("converter", "torchvision_densenet_legacy", torchvision_densenet_legacy)
+    presets = yaml.safe_load(files(__package__).joinpath("presets.yaml").read_text(encoding="utf-8"))
+    for name, spec in presets.items():
+        registry.register("model", name, spec)
