@@ -48,7 +48,10 @@ def resreg_run_start(run: Any) -> None:
 
 @hookspec
 def resreg_step_end(run: Any, metrics: dict[str, float]) -> None:
-    """An optimizer step finished; `metrics` holds at least `loss` and `lr` (averaged on rank 0)."""
+    """Called every `engine.log_every` optimizer steps with that window's averages.
+
+    `metrics` holds at least `loss` and `lr`; calling it on every step would force a device sync per step.
+    """
 
 
 @hookspec

@@ -63,7 +63,12 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    # `resreg train CFG --run-dir X a=b`: argparse ends the overrides at the first option; take the rest too.
+    if rest and isinstance(getattr(args, "overrides", None), list) and not any(r.startswith("-") for r in rest):
+        args.overrides += rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     debug = args.debug or os.environ.get("RESREG_DEBUG", "") not in ("", "0")
     if not debug:
         warnings.showwarning = _one_line_warnings

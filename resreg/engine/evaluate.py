@@ -1,0 +1,80 @@
+"""Evaluation: loss, top-1 and top-5 error on a split, optionally with 10-crop or multi-scale testing.
+
+10-crop (He et al. 2015, 3.4): the image resized by 8/7 (224 -> 256), its four corner crops, centre
+crop and their mirrors; multi-scale: the whole image at several shorter sides, fully convolutionally
+(the network ends in global pooling). Views are combined by averaging softmax scores. The views are
+made from the batch the eval loader yields (the centre-cropped image), resized on the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.v2.functional import ten_crop
+
+from resreg.engine.distributed import Dist, all_sum
+from resreg.engine.options import EvalOptions
+
+
+def views(images: torch.Tensor, options: EvalOptions) -> list[torch.Tensor]:
+    """The test-time views of a batch [B, C, H, W]: the batch itself unless 10-crop or scales are set."""
+    height, width = images.shape[-2:]
+    scaled = [images]
+    if options.scales:
+        scaled = [_resize_shorter(images, s) for s in options.scales]
+    if not options.ten_crop:
+        return scaled
+    out: list[torch.Tensor] = []
+    for batch in scaled:
+        h, w = batch.shape[-2:]
+        crop = (min(height, h), min(width, w))
+        out += list(ten_crop(_resize_shorter(batch, round(min(h, w) * 8 / 7)), list(crop)))
+    return out
+
+
+def _resize_shorter(images: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = images.shape[-2:]
+    if min(h, w) == size:
+        return images
+    scale = size / min(h, w)
+    return F.interpolate(images, size=(round(h * scale), round(w * scale)), mode="bilinear", antialias=True)
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    info: Dist,
+    options: EvalOptions,
+    *,
+    autocast: contextlib.AbstractContextManager[Any] | None = None,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """Mean loss, top-1 and top-5 error over every image of `batches`, summed over processes."""
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(4, dtype=torch.float64, device=info.device)  # loss sum, top-1 wrong, top-5 wrong, n
+    for images, labels in batches:
+        probs = None
+        batch_views = views(images, options)
+        for view in batch_views:
+            if channels_last:
+                view = view.contiguous(memory_format=torch.channels_last)
+            with autocast or contextlib.nullcontext():
+                logits = model(view)
+            p = logits.float().softmax(dim=1)
+            probs = p if probs is None else probs + p
+        probs = probs / len(batch_views)
+        totals[0] += F.nll_loss(probs.clamp_min(1e-12).log(), labels, reduction="sum").double()
+        top = probs.topk(min(5, probs.shape[1]), dim=1).indices
+        totals[1] += (top[:, 0] != labels).sum()
+        totals[2] += (top != labels[:, None]).all(dim=1).sum()
+        totals[3] += labels.numel()
+    model.train(was_training)
+    loss, top1, top5, n = all_sum(info, totals).tolist()
+    n = max(n, 1.0)
+    return {"loss": loss / n, "error": top1 / n, "top5_error": top5 / n}

@@ -1,0 +1,173 @@
+"""`train(config)`: build data, model, recipe and engine from a validated config, then run the loop.
+
+This is what `resreg train` calls in every process (one, or each torchrun rank). The order matters
+for reproducibility: seeds are set before the model is built (same initial weights everywhere),
+the optimizer is built on the bare model, then DDP and torch.compile wrap it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from resreg.engine import checkpoint, distributed, rundir
+from resreg.engine.distributed import Dist
+from resreg.engine.loop import Run
+from resreg.engine.metrics_log import MetricsLog
+from resreg.engine.options import EngineOptions, EvalOptions
+from resreg.engine.precision import Precision
+from resreg.errors import ConfigError, did_you_mean
+from resreg.registry import Registry
+
+
+def configure_torch(options: EngineOptions, device: torch.device) -> None:
+    """Seeds, threads, determinism and cuDNN autotuning (which deterministic mode turns off)."""
+    torch.manual_seed(options.seed)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    if options.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS refuses deterministic mode without it
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not options.deterministic
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+
+def build_data(config: dict[str, Any], registry: Registry, extra: dict[str, Any]) -> Any:
+    """The DataSource of `data:`, with the recipe's additions (e.g. val_split) where the spec leaves them unset."""
+    spec = config.get("data")
+    if spec is None:
+        raise ConfigError(f"data: missing: name a data set (known: {', '.join(registry.names('dataset'))})")
+    spec = {"type": spec} if isinstance(spec, str) else dict(spec)
+    entry, _ = registry.validate("dataset", spec, "data")
+    spec |= {k: v for k, v in extra.items() if k in entry.params and k not in spec}
+    return registry.build("dataset", spec, where="data")
+
+
+def build_recipe(config: dict[str, Any], registry: Registry) -> Any:
+    spec = config.get("train")
+    if spec is None:
+        raise ConfigError(f"train: missing: name a recipe (known: {', '.join(registry.names('recipe'))})")
+    return registry.build("recipe", spec, where="train")
+
+
+def make_eval_loaders(data: Any, augment: Any, options: EvalOptions, info: Dist) -> dict[str, Any]:
+    """Loaders of the splits `eval.splits` names that the data set has (normalised as in training)."""
+    from resreg.data.loader import make_loader
+
+    splits = {"val": data.val, "test": data.test}
+    for split in options.splits:
+        if split not in splits:
+            raise ConfigError("eval.splits: " + did_you_mean(split, splits, "split"))
+    loaders = {}
+    for split in options.splits:
+        if splits[split] is not None:
+            loaders[split] = make_loader(
+                splits[split], batch_size=options.batch_size, train=False, augment=augment, device=info.device,
+                seed=0, rank=info.rank, world_size=info.world_size, stats=data,
+            )  # fmt: skip
+    return loaders
+
+
+def train(
+    config: dict[str, Any], *, source: str, run_dir: Path | None = None, resume: bool = False, hook: Any = None
+) -> str:
+    """Train as `config` says (validated; see resreg.config.validate_config); returns how the run ended.
+
+    `run_dir` is where to write (default runs/<name>, chosen by rank 0); with `resume` the run
+    continues from run_dir/checkpoints/last.pt. `hook` is the plugins' hook relay (training callbacks).
+    """
+    from resreg.data.loader import make_loader
+    from resreg.models import create_model
+    from resreg.plugins import get_registry
+
+    registry = get_registry()
+    options = EngineOptions(**config.get("engine") or {})
+    eval_options = EvalOptions(**config.get("eval") or {})
+    info = distributed.setup(options.device)
+    try:
+        configure_torch(options, info.device)
+        recipe = build_recipe(config, registry)
+        data = build_data(config, registry, recipe.data_args())
+        if config.get("model") is None:
+            raise ConfigError("model: missing: name a preset (model: resnet20) or a builder spec")
+        model = create_model(config["model"], num_classes=data.num_classes, in_chans=data.in_chans)
+        model.pretrained_cfg = {
+            **getattr(model, "pretrained_cfg", {}),
+            "num_classes": data.num_classes,
+            "input_size": (data.in_chans, *data.image_size),
+            "mean": tuple(data.mean),
+            "std": tuple(data.std),
+        }
+        model.to(info.device)
+        if options.channels_last:
+            model.to(memory_format=torch.channels_last)
+
+        train_loader = make_loader(
+            data.train, batch_size=recipe.batch_size, train=True, augment=recipe.augment(), device=info.device,
+            seed=options.seed, rank=info.rank, world_size=info.world_size, stats=data,
+        )  # fmt: skip
+        eval_loaders = make_eval_loaders(data, recipe.augment(), eval_options, info)
+        steps_per_epoch = len(train_loader)
+        ema = None
+        if options.ema > 0:
+            from timm.utils import ModelEmaV3
+
+            ema = ModelEmaV3(model, decay=options.ema)
+        train_module = distributed.wrap(model, info, sync_bn=options.sync_bn)
+        if options.compile:
+            train_module = torch.compile(train_module)
+        run = Run(
+            dir=_choose_dir(info, config, source, run_dir),
+            config=config,
+            model=model,
+            step=0,
+            total_steps=recipe.total_steps(steps_per_epoch),
+            steps_per_epoch=steps_per_epoch,
+            info=info,
+            options=options,
+            eval_options=eval_options,
+            train_module=train_module,
+            optimizer=recipe.build_optimizer(model.parameters()),
+            schedule=recipe.build_schedule(steps_per_epoch),
+            precision=Precision(options.precision, info.device),
+            loader=train_loader,
+            eval_loaders=eval_loaders,
+            eval_every=recipe.eval_every_steps(steps_per_epoch),
+            label_smoothing=recipe.label_smoothing,
+            ema=ema,
+            hook=hook if info.is_main else None,
+        )
+        if resume:
+            run.load_state_dict(checkpoint.load(run.dir / "checkpoints" / checkpoint.LAST))
+        if info.is_main:
+            rundir.write_config(run.dir, config)
+            run.log = MetricsLog(run.dir, resume_step=run.step if resume else None)
+        outcome = run.fit()
+        if outcome == "finished" and info.is_main:
+            _save_final(run)
+        if info.is_main:
+            run.call_hook("resreg_run_end", run=run, metrics=run.last_metrics)
+        return outcome
+    finally:
+        distributed.teardown(info)
+
+
+def _choose_dir(info: Dist, config: dict[str, Any], source: str, run_dir: Path | None) -> Path:
+    """The run directory: given, or a new runs/<name> picked by rank 0 and shared with the others."""
+    chosen = run_dir if run_dir is not None else rundir.new_run_dir(rundir.run_name(config, source))
+    return Path(distributed.broadcast_object(info, str(chosen)))
+
+
+def _save_final(run: Run) -> None:
+    from resreg.weights import save_model
+
+    model = run.ema.module if run.ema is not None else run.model
+    model.resreg_spec = run.model.resreg_spec
+    model.pretrained_cfg = run.model.pretrained_cfg
+    figures = {k: v for k, v in run.last_metrics.items() if k.endswith(("error", "loss"))}
+    save_model(model, run.dir / rundir.WEIGHTS, metadata={"step": run.step, "metrics": figures})

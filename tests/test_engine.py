@@ -1,0 +1,245 @@
+"""The training engine in-process: schedules, recipes, test-time views, the run directory, bf16 and
+channels_last on the CPU, EMA and clipping, NaN stops, and the CLI's one-line errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+import torch
+
+import resreg
+from resreg.cli.main import main
+from resreg.config import load_config, validate_config
+from resreg.engine.evaluate import views
+from resreg.engine.options import EvalOptions
+from resreg.engine.run import train
+from resreg.engine.schedule import Schedule
+from resreg.plugins import get_registry
+
+TINY = {
+    "name": "tiny",
+    "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
+    "data": {"type": "synthetic", "num_images": 256, "image_size": 16, "in_chans": 3, "num_classes": 4},
+    "train": {"type": "fast", "unit": "step", "length": 12, "batch_size": 32, "eval_every": 6},
+    "engine": {"log_every": 3, "checkpoint_every": 6, "progress": "none"},
+}
+
+
+def tiny_config(**sections: dict) -> dict:
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
+    for key, value in sections.items():
+        config[key] = {**config.get(key, {}), **value}
+    return validate_config(config, "tiny", get_registry())
+
+
+# --- schedules and recipes -----------------------------------------------------------------------
+def test_step_schedule_divides_at_milestones():
+    s = Schedule(lr=0.1, total_steps=64000, milestones=[32000, 48000])
+    assert [s.lr_at(i) for i in (0, 31999, 32000, 48000)] == pytest.approx([0.1, 0.1, 0.01, 0.001])
+
+
+def test_warmup_lr_holds_until_the_training_error_falls_below_the_threshold():
+    s = Schedule(lr=0.1, total_steps=100, warmup_lr=0.01, warmup_until_error=0.8)
+    s.observe_train(0.85)
+    assert s.lr_at(50) == 0.01
+    s.observe_train(0.79)
+    assert s.lr_at(50) == 0.1
+    s.observe_train(0.95)  # once over, the warm-up never comes back
+    assert s.lr_at(50) == 0.1
+
+
+def test_plateau_divides_after_patience_and_state_round_trips():
+    s = Schedule(lr=0.1, total_steps=100, decay="constant", plateau_patience=2)
+    for error in (0.5, 0.4, 0.41, 0.42):
+        s.observe_eval(error)
+    assert s.lr_at(0) == pytest.approx(0.01)
+    restored = Schedule(lr=0.1, total_steps=100, decay="constant", plateau_patience=2)
+    restored.load_state_dict(s.state_dict())
+    assert restored.lr_at(0) == s.lr_at(0) and restored.best_error == 0.4
+
+
+def test_linear_warmup_and_decay_shapes():
+    s = Schedule(lr=1.0, total_steps=110, decay="linear", warmup_steps=10)
+    assert s.lr_at(0) == pytest.approx(0.1) and s.lr_at(9) == pytest.approx(1.0)
+    assert s.lr_at(60) == pytest.approx(0.5) and s.lr_at(110) == 0.0
+    c = Schedule(lr=1.0, total_steps=100, decay="cosine")
+    assert c.lr_at(50) == pytest.approx(0.5)
+
+
+def test_recipes_have_the_papers_defaults():
+    registry = get_registry()
+    cifar = registry.build("recipe", "cifar_resnet")
+    assert (cifar.lr, cifar.batch_size, cifar.momentum, cifar.weight_decay) == (0.1, 128, 0.9, 1e-4)
+    assert (cifar.unit, cifar.length, cifar.milestones) == ("step", 64000, [32000, 48000])
+    assert (cifar.crop_padding, cifar.hflip, cifar.normalize) == (4, True, "pixel")
+    dense = registry.build("recipe", "cifar_densenet")
+    assert (dense.batch_size, dense.length, dense.milestones, dense.nesterov) == (64, 300, [150, 225], True)
+    imagenet = registry.build("recipe", "imagenet_resnet")
+    assert (imagenet.batch_size, imagenet.scale, imagenet.crop_size, imagenet.lighting) == (256, [256, 480], 224, 0.1)
+    assert imagenet.plateau_patience is not None
+    dense_in = registry.build("recipe", "imagenet_densenet")
+    assert (dense_in.length, dense_in.milestones, dense_in.plateau_patience) == (90, [30, 60], None)
+
+
+def test_recipe_values_are_overridable_and_checked():
+    registry = get_registry()
+    recipe = registry.build("recipe", {"type": "cifar_resnet", "lr": 0.05, "warmup_lr": 0.01})
+    schedule = recipe.build_schedule(steps_per_epoch=391)
+    assert schedule.lr_at(0) == 0.01 and recipe.lr == 0.05
+    with pytest.raises(Exception, match=r"train\.lr"):
+        validate_config({"train": {"type": "cifar_resnet", "lr": "fast"}}, "x", registry)
+
+
+def test_every_shipped_config_validates():
+    from resreg.config import list_shipped_configs
+
+    names = list_shipped_configs()
+    assert {"quickstart", "cifar10/resnet110", "resnet152", "cifar10/densenet40_k12"} <= set(names)
+    for name in names:
+        config = validate_config(load_config(name), name, get_registry())
+        assert {"model", "data", "train"} <= set(config), name
+
+
+# --- evaluation views ----------------------------------------------------------------------------
+def test_ten_crop_and_multi_scale_views():
+    images = torch.randn(2, 3, 28, 28)
+    crops = views(images, EvalOptions(ten_crop=True))
+    assert len(crops) == 10 and all(c.shape == images.shape for c in crops)
+    assert torch.equal(crops[5], crops[0].flip(-1)) is False  # the mirrored views are of the other crops
+    scaled = views(images, EvalOptions(scales=[28, 32]))
+    assert [v.shape[-1] for v in scaled] == [28, 32]
+    assert len(views(images, EvalOptions())) == 1
+
+
+# --- whole runs in-process -----------------------------------------------------------------------
+def test_a_run_writes_its_directory(tmp_path):
+    from resreg.weights import load_model
+
+    run_dir = tmp_path / "run"
+    assert train(tiny_config(), source="tiny", run_dir=run_dir) == "finished"
+    assert {p.name for p in run_dir.iterdir()} >= {"config.yaml", "metrics.jsonl", "metrics.csv", "model.safetensors"}
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "train_loss" in r]
+    assert [r["step"] for r in train_rows] == [3, 6, 9, 12]
+    assert all(math.isfinite(r["train_loss"]) and r["images_per_s"] > 0 for r in train_rows)
+    assert [r["step"] for r in rows if "test_error" in r] == [6, 12]
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert header == ["step", "epoch", "train_loss", "train_error", "val_loss", "val_error", "test_loss",
+                      "test_error", "lr", "images_per_s"]  # fmt: skip
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(run_dir / "checkpoints" / name, weights_only=True)
+        assert state["step"] in (6, 12)
+    model = load_model(run_dir / "model.safetensors")
+    assert model(torch.randn(1, 3, 16, 16)).shape == (1, 4)
+
+
+def test_bf16_autocast_and_channels_last_train_on_the_cpu(tmp_path):
+    config = tiny_config(engine={"precision": "bf16", "channels_last": True})
+    assert train(config, source="tiny", run_dir=tmp_path) == "finished"
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["train_loss"]) for r in rows if "train_loss" in r)
+
+
+def test_ema_and_gradient_clipping(tmp_path):
+    config = tiny_config(engine={"ema": 0.9, "grad_clip": 1.0})
+    assert train(config, source="tiny", run_dir=tmp_path) == "finished"
+    assert "ema" in torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+
+
+def test_a_nan_loss_stops_with_exit_2_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    overrides = ["train.lr=1.0e+30", "train.warmup=0", "engine.log_every=1", "engine.checkpoint_every=1"]
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(json.dumps(TINY))
+    assert main(["train", str(config_file), *overrides, "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "training loss became" in err and err.count("\n") == 1
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert 1 <= state["step"] < 12
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_a_missing_data_set_is_exit_2_with_a_message(tmp_path, capsys):
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(json.dumps({**TINY, "data": {"type": "cifar10", "root": str(tmp_path / "none")}}))
+    assert main(["train", str(config_file), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "cifar" in err.lower() and str(tmp_path / "none") in err and err.count("\n") == 1
+
+
+def test_unknown_recipe_suggests(tmp_path, capsys):
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(json.dumps({**TINY, "train": {"type": "cifar_resnt"}}))
+    assert main(["train", str(config_file)]) == 2
+    assert "did you mean 'cifar_resnet'" in capsys.readouterr().err
+
+
+def test_eval_command_on_a_run_and_on_its_weights(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train(tiny_config(), source="tiny", run_dir=run_dir)
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    from_run = json.loads(capsys.readouterr().out)
+    assert 0.0 <= from_run["test_error"] <= 1.0
+    data = json.dumps(TINY["data"]).replace(" ", "")
+    assert main(["eval", str(run_dir / "model.safetensors"), f"data={data}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_error"] == from_run["test_error"]
+
+
+def test_training_callbacks_are_hooks(tmp_path):
+    from resreg.plugins import get_plugins
+
+    calls: list[str] = []
+
+    class Recorder:
+        @resreg.hookimpl
+        def resreg_run_start(self, run):
+            calls.append(f"start {run.step}")
+
+        @resreg.hookimpl
+        def resreg_step_end(self, run, metrics):
+            calls.append(f"step {run.step} {metrics['loss'] > 0}")
+
+        @resreg.hookimpl
+        def resreg_eval_end(self, run, metrics):
+            calls.append(f"eval {run.step} {'test_error' in metrics}")
+
+        @resreg.hookimpl
+        def resreg_checkpoint_saved(self, run, path):
+            calls.append(f"saved {path.name}")
+
+        @resreg.hookimpl
+        def resreg_run_end(self, run, metrics):
+            calls.append(f"end {run.step}")
+
+    plugins = get_plugins()
+    recorder = Recorder()
+    plugins.manager.register(recorder)
+    try:
+        train(tiny_config(), source="tiny", run_dir=tmp_path, hook=plugins.hook)
+    finally:
+        plugins.manager.unregister(recorder)
+    assert calls[0] == "start 0" and calls[-1] == "end 12"
+    assert "step 3 True" in calls and "eval 6 True" in calls and "saved last.pt" in calls and "saved best.pt" in calls
+
+
+def test_tensorboard_option_logs_or_warns(tmp_path):
+    import importlib.util
+
+    from resreg.plugins import get_plugins
+
+    config = tiny_config(engine={"tensorboard": True})
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.warns(UserWarning, match="tensorboard is not installed"):
+            train(config, source="tiny", run_dir=tmp_path, hook=get_plugins().hook)
+    else:
+        train(config, source="tiny", run_dir=tmp_path, hook=get_plugins().hook)
+        assert any((tmp_path / "tb").iterdir())
+
+
+@pytest.mark.compile
+@pytest.mark.skipif(not os.environ.get("RESREG_TEST_COMPILE"), reason="opt-in: RESREG_TEST_COMPILE=1")
+def test_torch_compile_trains(tmp_path):
+    assert train(tiny_config(engine={"compile": True}), source="tiny", run_dir=tmp_path) == "finished"
