@@ -44,6 +44,15 @@ def _resize_shorter(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=(round(h * scale), round(w * scale)), mode="bilinear", antialias=True)
 
 
+def _outputs(model: torch.nn.Module, view: torch.Tensor) -> list[torch.Tensor]:
+    """[combined] for a plain model; [combined, member 0, member 1, ...] for an ensemble (one forward each)."""
+    members = getattr(model, "forward_members", None)
+    if members is None:
+        return [model(view)]
+    logits = members(view)
+    return [model.combine(logits), *logits]
+
+
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -54,27 +63,41 @@ def evaluate(
     autocast: contextlib.AbstractContextManager[Any] | None = None,
     channels_last: bool = False,
 ) -> dict[str, float]:
-    """Mean loss, top-1 and top-5 error over every image of `batches`, summed over processes."""
+    """Mean loss, top-1 and top-5 error over every image of `batches`, summed over processes.
+
+    Views (10-crop, scales) are combined by averaging softmax scores. For an ensemble (a model with
+    `forward_members`), every member is scored from the same pass too: `member<i>_error`, ...
+    """
     was_training = model.training
     model.eval()
-    totals = torch.zeros(4, dtype=torch.float64, device=info.device)  # loss sum, top-1 wrong, top-5 wrong, n
+    # One row per scored output (the model, then each ensemble member): loss sum, top-1 wrong, top-5 wrong, n.
+    totals: torch.Tensor | None = None
     for images, labels in batches:
-        probs = None
+        probs: list[torch.Tensor] | None = None
         batch_views = views(images, options)
         for view in batch_views:
             if channels_last:
                 view = view.contiguous(memory_format=torch.channels_last)
             with autocast or contextlib.nullcontext():
-                logits = model(view)
-            p = logits.float().softmax(dim=1)
-            probs = p if probs is None else probs + p
-        probs = probs / len(batch_views)
-        totals[0] += F.nll_loss(probs.clamp_min(1e-12).log(), labels, reduction="sum").double()
-        top = probs.topk(min(5, probs.shape[1]), dim=1).indices
-        totals[1] += (top[:, 0] != labels).sum()
-        totals[2] += (top != labels[:, None]).all(dim=1).sum()
-        totals[3] += labels.numel()
+                outputs = _outputs(model, view)
+            p = [o.float().softmax(dim=1) for o in outputs]
+            probs = p if probs is None else [a + b for a, b in zip(probs, p, strict=True)]
+        if totals is None:
+            totals = torch.zeros(len(probs), 4, dtype=torch.float64, device=info.device)
+        for row, output_probs in enumerate(probs):
+            output_probs = output_probs / len(batch_views)
+            totals[row, 0] += F.nll_loss(output_probs.clamp_min(1e-12).log(), labels, reduction="sum").double()
+            top = output_probs.topk(min(5, output_probs.shape[1]), dim=1).indices
+            totals[row, 1] += (top[:, 0] != labels).sum()
+            totals[row, 2] += (top != labels[:, None]).all(dim=1).sum()
+            totals[row, 3] += labels.numel()
     model.train(was_training)
-    loss, top1, top5, n = all_sum(info, totals).tolist()
-    n = max(n, 1.0)
-    return {"loss": loss / n, "error": top1 / n, "top5_error": top5 / n}
+    if totals is None:
+        rows = 1 + len(getattr(model, "members", []) if hasattr(model, "forward_members") else [])
+        totals = torch.zeros(rows, 4, dtype=torch.float64, device=info.device)
+    figures: dict[str, float] = {}
+    for row, (loss, top1, top5, n) in enumerate(all_sum(info, totals).tolist()):
+        n = max(n, 1.0)
+        prefix = "" if row == 0 else f"member{row - 1}_"
+        figures |= {f"{prefix}loss": loss / n, f"{prefix}error": top1 / n, f"{prefix}top5_error": top5 / n}
+    return figures

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from resreg.engine import checkpoint
+from resreg.engine import checkpoint, snapshots
 from resreg.engine.distributed import Dist, all_max, all_sum
 from resreg.engine.evaluate import evaluate
 from resreg.engine.metrics_log import MetricsLog
@@ -134,8 +134,20 @@ class Run:
             self._log_window()
         if step % self.eval_every == 0 or end:
             self._evaluate()
+        if self.schedule.cycles > 1 and step in self.schedule.cycle_ends():
+            self._save_snapshot(self.schedule.cycle_ends().index(step) + 1)
         if save:
             self.save(checkpoint.LAST)
+
+    def _save_snapshot(self, index: int) -> None:
+        """The end of a cosine cycle: keep this model as a snapshot-ensemble member (rank 0)."""
+        if not self.info.is_main:
+            return
+        model = self.ema.module if self.ema is not None else self.model
+        model.resreg_spec, model.pretrained_cfg = self.model.resreg_spec, self.model.pretrained_cfg
+        snapshots.save_snapshot(self.dir, model, index, self.step)
+        path = snapshots.write_ensemble_config(self.dir, self.config)
+        self.progress.write(f"step {self.step}: snapshot {index} of {self.schedule.cycles} saved; ensemble: {path}")
 
     # --- metrics --------------------------------------------------------------------------------
     def _reset_window(self) -> None:

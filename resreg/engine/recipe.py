@@ -56,6 +56,8 @@ class Recipe:
         normalize: channel (mean/std per channel) or pixel (subtract the per-pixel mean image).
         val_split: hold out the last N training images as validation (45k/5k: 5000), if the data set
             takes val_split and its spec does not set it.
+        snapshots: a snapshot ensemble (Huang et al. 2017): M cosine cycles, the model saved at the end
+            of each, and an ensemble config of the M snapshots (0 = off).
     """
 
     batch_size: int = 128
@@ -83,6 +85,7 @@ class Recipe:
     lighting: float = 0.0
     normalize: Literal["pixel", "channel"] = "channel"
     val_split: int = 0
+    snapshots: int = 0
 
     def steps(self, units: float, steps_per_epoch: int) -> int:
         """Units (steps or epochs) -> optimizer steps."""
@@ -124,7 +127,8 @@ class Recipe:
         return Schedule(
             lr=self.lr,
             total_steps=self.total_steps(steps_per_epoch),
-            decay=self.decay,
+            decay="cosine" if self.snapshots > 1 else self.decay,
+            cycles=max(1, self.snapshots),
             milestones=[self.steps(m, steps_per_epoch) for m in self.milestones],
             gamma=self.gamma,
             warmup_steps=self.steps(self.warmup, steps_per_epoch),

@@ -28,6 +28,8 @@ class Schedule:
         warmup_until_error: the training-error threshold that ends the warmup_lr phase.
         plateau_patience: evaluations without a better validation error before the lr is multiplied
             by gamma (None = off); at most max_plateau_drops times.
+        cycles: cosine decay restarts this many times (snapshot ensembles, Huang et al. 2017); the
+            cycles end at `cycle_ends()`.
     """
 
     lr: float
@@ -40,6 +42,7 @@ class Schedule:
     warmup_until_error: float = 0.8
     plateau_patience: int | None = None
     max_plateau_drops: int = 3
+    cycles: int = 1
     # State that metrics change (saved in checkpoints).
     warming: bool = True
     plateau_drops: int = 0
@@ -54,6 +57,11 @@ class Schedule:
         if self.warmup_steps and step < self.warmup_steps:
             return lr * (step + 1) / self.warmup_steps
         progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        if self.cycles > 1:  # restart the cosine at every cycle: progress within the current one
+            ends = self.cycle_ends()
+            cycle = next((i for i, end in enumerate(ends) if step < end), len(ends) - 1)
+            begin = ends[cycle - 1] if cycle else 0
+            progress = (step - begin) / max(1, ends[cycle] - begin)
         if self.decay == "step":
             return lr * self.gamma ** sum(step >= m for m in self.milestones)
         if self.decay == "cosine":
@@ -61,6 +69,10 @@ class Schedule:
         if self.decay == "linear":
             return lr * max(0.0, 1.0 - progress)
         return lr
+
+    def cycle_ends(self) -> list[int]:
+        """The optimizer steps at which each cosine cycle ends (the last one is total_steps)."""
+        return [round(self.total_steps * k / self.cycles) for k in range(1, self.cycles + 1)]
 
     def observe_train(self, train_error: float) -> None:
         """A window of training steps ended with this mean training error (ends the warm-up)."""
