@@ -31,7 +31,7 @@ def resreg(*args: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "RESREG_DEBUG": "1"})  # fmt: skip
 
 
-@pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(not FASHION.exists(), reason="apt-get install dataset-fashion-mnist")
 def test_a_snapshot_run_writes_m_snapshots_and_an_ensemble_that_evaluates(tmp_path):
     run = tmp_path / "run"
     overrides = ["data.limit=1536", "train.length=2", "train.batch_size=128", "train.warmup=0", "train.snapshots=3",
