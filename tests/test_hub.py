@@ -256,3 +256,19 @@ def test_pull_errors_name_what_is_wrong_on_one_line(hub, pushed, tmp_path):
     assert "weights do not fit the model" in wrong_shapes and "missing" in wrong_shapes
     assert "repository not found" in no_repo and "no such revision" in no_revision
     assert "owner/name[@revision]" in bad_id
+
+
+def test_an_ensemble_pushes_and_pulls_as_one_repo(hub, tmp_path):
+    torch.manual_seed(0)
+    small = {"preset": "resnet20", "depths": [1, 1, 1]}
+    ensemble = resreg.create_model({"type": "ensemble", "members": [small, {**small, "block": "preact_basic"}]})
+    path = save_model(ensemble.eval(), tmp_path / "ensemble.safetensors")
+    result = resreg_cli(hub, tmp_path / "home", "push", str(path), "me/ensemble")
+    assert result.returncode == 0, result.stderr
+    result = resreg_cli(hub, tmp_path / "fresh", "pull", "me/ensemble", "--to", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    record = yaml.safe_load((tmp_path / "out" / "resreg.yaml").read_text())
+    assert {"kind": "block", "name": "preact_basic"}.items() <= next(
+        c for c in record["components"] if c["name"] == "preact_basic"
+    ).items()  # the members' components are recorded, not only the ensemble's
+    assert _same(load_model(tmp_path / "out"), ensemble)

@@ -25,6 +25,11 @@ def components_of(spec: Any, registry: Registry, kind: str = "builder") -> list[
         param = entry.params.get(key)
         if param is not None and param.kind_ref and value is not None:
             found += [c for c in components_of(value, registry, param.kind_ref) if c not in found]
+        elif isinstance(value, list):  # nested model specs, e.g. an ensemble's inlined members
+            for item in value:
+                item = item.get("model", item) if isinstance(item, Mapping) else item
+                if isinstance(item, Mapping) and ("builder", item.get("type")) in registry:
+                    found += [c for c in components_of(item, registry) if c not in found]
     return found
 
 
