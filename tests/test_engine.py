@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 import torch
@@ -239,7 +238,6 @@ def test_tensorboard_option_logs_or_warns(tmp_path):
         assert any((tmp_path / "tb").iterdir())
 
 
-@pytest.mark.compile
-@pytest.mark.skipif(not os.environ.get("RESREG_TEST_COMPILE"), reason="opt-in: RESREG_TEST_COMPILE=1")
+@pytest.mark.compile  # opt-in (a cold compile takes about 30 s): pytest -m compile
 def test_torch_compile_trains(tmp_path):
     assert train(tiny_config(engine={"compile": True}), source="tiny", run_dir=tmp_path) == "finished"
