@@ -22,12 +22,14 @@ class _Residual(nn.Module):
     def _init_residual(self, shortcut: nn.Module | bool | None, drop_path_rate: float) -> None:
         self.residual = shortcut is not False
         self.downsample = shortcut if isinstance(shortcut, nn.Module) else None
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else None
 
     def _finish(self, x: torch.Tensor, out: torch.Tensor, last_act: nn.Module) -> torch.Tensor:
         if self.residual:
             identity = x if self.downsample is None else self.downsample(x)
-            out = self.drop_path(out) + identity
+            if self.drop_path is not None:
+                out = self.drop_path(out)
+            out += identity  # in place, as timm: one allocation less per block
         return last_act(out)
 
 

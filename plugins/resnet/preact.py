@@ -19,13 +19,15 @@ class _PreAct(nn.Module):
     def _init_residual(self, shortcut: nn.Module | bool | None, drop_path_rate: float) -> None:
         self.residual = shortcut is not False
         self.downsample = shortcut if isinstance(shortcut, nn.Module) else None
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else None
 
     def _add(self, x: torch.Tensor, preact: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         if not self.residual:
             return out
         identity = x if self.downsample is None else self.downsample(preact)
-        return self.drop_path(out) + identity
+        if self.drop_path is not None:
+            out = self.drop_path(out)
+        return out.add_(identity)  # in place: `out` is a fresh conv output
 
 
 class PreActBasicBlock(_PreAct):
