@@ -24,13 +24,16 @@ class _Residual(nn.Module):
         self.downsample = shortcut if isinstance(shortcut, nn.Module) else None
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else None
 
-    def _finish(self, x: torch.Tensor, out: torch.Tensor, last_act: nn.Module) -> torch.Tensor:
-        if self.residual:
-            identity = x if self.downsample is None else self.downsample(x)
-            if self.drop_path is not None:
-                out = self.drop_path(out)
-            out += identity  # in place, as timm: one allocation less per block
-        return last_act(out)
+    def _add_shortcut(self, x: torch.Tensor, out: torch.Tensor, projected: torch.Tensor | None = None) -> torch.Tensor:
+        """out + shortcut(x); a projection reads `projected` when given (pre-activation blocks project the
+        pre-activated input). Plain blocks return `out` unchanged."""
+        if not self.residual:
+            return out
+        identity = x if self.downsample is None else self.downsample(x if projected is None else projected)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
+        out += identity  # in place, as timm: one allocation less per block (`out` is a fresh BN/conv output)
+        return out
 
 
 class BasicBlock(_Residual):
@@ -69,7 +72,7 @@ class BasicBlock(_Residual):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self._finish(x, out, self.act2)
+        return self.act2(self._add_shortcut(x, out))
 
 
 class Bottleneck(_Residual):
@@ -121,7 +124,7 @@ class Bottleneck(_Residual):
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.act2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self._finish(x, out, self.act3)
+        return self.act3(self._add_shortcut(x, out))
 
 
 class PlainBlock(BasicBlock):

@@ -8,26 +8,15 @@ as in the paper's code. Nets built from them end with a final BN + ReLU (the bui
 from __future__ import annotations
 
 import torch
-from timm.layers import DropPath
 from torch import nn
 
+from .blocks import _Residual
 
-class _PreAct(nn.Module):
-    expansion = 1
+
+class _PreAct(_Residual):
+    """Shares the shortcut handling of the post-activation blocks; nothing follows the addition."""
+
     preact = True  # tells the builder to add the final BN + ReLU before the head
-
-    def _init_residual(self, shortcut: nn.Module | bool | None, drop_path_rate: float) -> None:
-        self.residual = shortcut is not False
-        self.downsample = shortcut if isinstance(shortcut, nn.Module) else None
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else None
-
-    def _add(self, x: torch.Tensor, preact: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        if not self.residual:
-            return out
-        identity = x if self.downsample is None else self.downsample(preact)
-        if self.drop_path is not None:
-            out = self.drop_path(out)
-        return out.add_(identity)  # in place: `out` is a fresh conv output
 
 
 class PreActBasicBlock(_PreAct):
@@ -51,7 +40,7 @@ class PreActBasicBlock(_PreAct):
         preact = self.act(self.norm1(x))
         out = self.conv1(preact)
         out = self.conv2(self.act(self.norm2(out)))
-        return self._add(x, preact, out)
+        return self._add_shortcut(x, out, projected=preact)
 
 
 class PreActBottleneck(_PreAct):
@@ -79,4 +68,4 @@ class PreActBottleneck(_PreAct):
         out = self.conv1(preact)
         out = self.conv2(self.act(self.norm2(out)))
         out = self.conv3(self.act(self.norm3(out)))
-        return self._add(x, preact, out)
+        return self._add_shortcut(x, out, projected=preact)

@@ -28,22 +28,23 @@ def parse_input_size(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resreg.config.loader import find_config, list_shipped_configs, load_config
+    from resreg.config.loader import apply_overrides, find_config, list_shipped_configs, load_config
     from resreg.errors import did_you_mean
     from resreg.models import create_model
     from resreg.plugins import get_registry
     from resreg.summary import summarize
 
     registry = get_registry()
+    overrides = [f"model.{o}" for o in args.overrides]  # they apply to the model section only
     if ("model", args.model) in registry:
-        config = load_config_from_overrides({"model": {"preset": args.model}}, args.overrides)
+        config = apply_overrides({"model": {"preset": args.model}}, overrides)
     else:
         try:
             find_config(args.model)
         except ConfigError:
             known = [*registry.names("model"), *list_shipped_configs()]
             raise ConfigError(did_you_mean(args.model, known, "model preset or config")) from None
-        config = load_config(args.model, [f"model.{o}" for o in args.overrides])
+        config = load_config(args.model, overrides)
     if not config.get("model"):
         raise ConfigError(f"{args.model}: the config has no model section")
     model = create_model(config["model"], registry=registry)
@@ -61,8 +62,3 @@ def run(args: argparse.Namespace) -> int:
     print(summary.table())
     return 0
 
-
-def load_config_from_overrides(config: dict, overrides: list[str]) -> dict:
-    from resreg.config.loader import apply_overrides
-
-    return apply_overrides(config, [f"model.{o}" for o in overrides])

@@ -71,7 +71,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     # One row per scored output (the model, then each ensemble member): loss sum, top-1 wrong, top-5 wrong, n.
-    totals: torch.Tensor | None = None
+    rows = 1 + len(model.members) if hasattr(model, "forward_members") else 1
+    totals = torch.zeros(rows, 4, dtype=torch.float64, device=info.device)
     for images, labels in batches:
         probs: list[torch.Tensor] | None = None
         batch_views = views(images, options)
@@ -82,8 +83,6 @@ def evaluate(
                 outputs = _outputs(model, view)
             p = [o.float().softmax(dim=1) for o in outputs]
             probs = p if probs is None else [a + b for a, b in zip(probs, p, strict=True)]
-        if totals is None:
-            totals = torch.zeros(len(probs), 4, dtype=torch.float64, device=info.device)
         for row, output_probs in enumerate(probs):
             output_probs = output_probs / len(batch_views)
             totals[row, 0] += F.nll_loss(output_probs.clamp_min(1e-12).log(), labels, reduction="sum").double()
@@ -92,9 +91,6 @@ def evaluate(
             totals[row, 2] += (top != labels[:, None]).all(dim=1).sum()
             totals[row, 3] += labels.numel()
     model.train(was_training)
-    if totals is None:
-        rows = 1 + len(getattr(model, "members", []) if hasattr(model, "forward_members") else [])
-        totals = torch.zeros(rows, 4, dtype=torch.float64, device=info.device)
     figures: dict[str, float] = {}
     for row, (loss, top1, top5, n) in enumerate(all_sum(info, totals).tolist()):
         n = max(n, 1.0)

@@ -134,8 +134,9 @@ class Run:
             self._log_window()
         if step % self.eval_every == 0 or end:
             self._evaluate()
-        if self.schedule.cycles > 1 and step in self.schedule.cycle_ends():
-            self._save_snapshot(self.schedule.cycle_ends().index(step) + 1)
+        snapshot_steps = self.schedule.cycle_ends() if self.schedule.cycles > 1 else []
+        if step in snapshot_steps:
+            self._save_snapshot(snapshot_steps.index(step) + 1)
         if save:
             self.save(checkpoint.LAST)
 
