@@ -160,3 +160,17 @@ def test_features_mode_matches_timm():
     with torch.no_grad():
         for a, b in zip(ours(x), theirs(x), strict=True):
             assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_preact_projection_reads_the_preactivated_input():
+    """He et al. 2016: where a projection is needed, it takes BN-ReLU(x), like the residual branch."""
+    block = resreg.create_model("preact_resnet164").layer2[0].eval()
+    assert block.downsample is not None
+    x = torch.randn(1, block.norm1.num_features, 8, 8)
+    with torch.no_grad():
+        block.norm1.bias.fill_(-0.5)  # make BN-ReLU(x) clearly different from x
+        preact = block.act(block.norm1(x))
+        branch = block.conv1(preact)
+        branch = block.conv2(block.act(block.norm2(branch)))
+        branch = block.conv3(block.act(block.norm3(branch)))
+        assert torch.allclose(block(x), branch + block.downsample(preact), atol=1e-5)
