@@ -101,3 +101,35 @@ def test_shipped_configs_are_found_by_name_and_misses_suggest():
     assert not any(Path(n).name.startswith("_") for n in names)  # parts for base: are not runnable
     with pytest.raises(ConfigError, match="no config file 'quikstart' and unknown shipped config 'quikstart'"):
         find_config("quikstart")
+
+
+def test_another_type_replaces_the_section_in_files_and_overrides(tmp_path):
+    write(
+        tmp_path / "_base.yaml",
+        "data: {type: imagefolder, root: /no/imagenet, image_size: 224}\ntrain: {type: a, lr: 1}",
+    )
+    cfg = write(tmp_path / "run.yaml", "base: _base.yaml\ntrain: {type: b}")
+    assert load_config(cfg)["train"] == {"type": "b"}  # another recipe: the old recipe's keys would not fit
+    assert load_config(cfg, ["data.type=synthetic"])["data"] == {"type": "synthetic"}
+    assert load_config(cfg, ["data.type=synthetic", "data.num_images=64"])["data"] == {
+        "type": "synthetic",
+        "num_images": 64,
+    }
+    assert load_config(cfg, ["data={type: synthetic, image_size: 64}"])["data"] == {
+        "type": "synthetic",
+        "image_size": 64,
+    }
+    assert load_config(cfg, ["data=synthetic", "data.num_images=8"])["data"] == {"type": "synthetic", "num_images": 8}
+    # the same type keeps what was there
+    assert load_config(cfg, ["data.type=imagefolder"])["data"]["root"] == "/no/imagenet"
+
+
+def test_replace_marker_in_a_command_line_override_replaces(tmp_path):
+    cfg = write(
+        tmp_path / "run.yaml", "data: {type: imagefolder, root: /no/imagenet}\ntrain: {opt: {type: sgd, m: 0.9}}"
+    )
+    config = load_config(
+        cfg, ["data={_replace_: true, type: imagefolder, image_size: 64}", "train={opt: {_replace_: true, type: sgd}}"]
+    )
+    assert config["data"] == {"type": "imagefolder", "image_size": 64}
+    assert config["train"] == {"opt": {"type": "sgd"}}

@@ -7,6 +7,10 @@
         _replace_: true           # replace the inherited mapping instead of merging into it
         type: adam
 
+A mapping whose `type:` differs from the inherited one replaces it too: another type is another
+schema, so the old keys would not fit (`data.type=synthetic` drops an ImageNet `data.root`).
+The same rules hold for command-line overrides (`data={_replace_: true, type: synthetic}`).
+
 A config argument is a path, or the name of a config shipped with resreg (`cifar10/resnet20`).
 Configs are data: nothing in them is ever imported or executed; `_target_` keys are refused.
 """
@@ -88,16 +92,24 @@ def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any
 
 
 def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge of plain mappings: `top` wins; lists replace; `_replace_: true` replaces a mapping."""
+    """Deep merge of plain mappings: `top` wins; lists replace; `_replace_: true` or another `type:`
+    replaces a mapping."""
     out = dict(base)
     for key, value in top.items():
-        if isinstance(value, Mapping) and value.get(REPLACE_KEY):
-            out[key] = {k: v for k, v in value.items() if k != REPLACE_KEY}
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = strip_replace_markers(value)
+        out[key] = merge_value(out.get(key), value)
     return out
+
+
+def merge_value(old: Any, new: Any) -> Any:
+    """`new` on top of `old`: mappings merge unless `new` says `_replace_: true` or names another `type:`."""
+    if isinstance(new, Mapping) and isinstance(old, Mapping) and not replaces(old, new):
+        return merge(old, new)
+    return strip_replace_markers(new)
+
+
+def replaces(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether mapping `new` replaces `old` instead of merging into it."""
+    return bool(new.get(REPLACE_KEY)) or ("type" in new and "type" in old and new["type"] != old["type"])
 
 
 def strip_replace_markers(value: Any) -> Any:
@@ -111,10 +123,12 @@ def strip_replace_markers(value: Any) -> Any:
 def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply `a.b=value` overrides (values are YAML: `[2,2,2]`, `0.05`, `null`, `{type: adam}`).
 
-    A mapping value merges into a mapping already there; anything else replaces what was there.
+    A mapping value merges into a mapping already there (unless it says `_replace_: true` or names
+    another `type:`); anything else replaces what was there. `a.type=other` replaces the whole `a`.
     """
     config = dict(config)
     for override in overrides:
+        config = _expand_shorthands(config)  # `data=cifar10` then `data.limit=100` merges into {type: cifar10}
         key, sep, raw = override.partition("=")
         parts = key.strip().split(".")
         if not sep or not all(part.isidentifier() for part in parts):
@@ -135,11 +149,9 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
                 raise ConfigError(f"override {override!r}: {where} is {child!r}, not a mapping")
             node[part] = child = dict(child)
             node = child
-        old = node.get(parts[-1])
-        if isinstance(value, Mapping) and isinstance(old, Mapping):
-            node[parts[-1]] = merge(old, value)
-        else:
-            node[parts[-1]] = strip_replace_markers(value)
+        if parts[-1] == "type" and len(parts) > 1 and node.get("type", value) != value:
+            node.clear()  # another type is another schema: the section's other keys go (node is a copy)
+        node[parts[-1]] = merge_value(node.get(parts[-1]), value)
     return config
 
 
