@@ -5,6 +5,11 @@ included. pluggy's `load_setuptools_entrypoints` imports eagerly, stops at the f
 and skips duplicates silently, so this module walks the entry points itself: each is imported and
 registered in its own try/except, a failure becomes a warning naming the plugin, and
 `RESREG_DISABLE_PLUGINS=a,b` skips plugins by name.
+
+A plugin cannot take the host down: whatever it raises at import or registration (`SystemExit`
+and other `BaseException`s too; only Ctrl-C's `KeyboardInterrupt` goes through) disables that
+plugin alone. A hook implementation whose name is no hook (`resreg_step_ends`) would otherwise be
+accepted and never called, so it disables its plugin with an error naming both.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 import pluggy
 
 from resreg import hookspecs
-from resreg.errors import RegistryError
+from resreg.errors import RegistryError, did_you_mean
 from resreg.registry import Registry
 
 ENTRY_POINT_GROUP = "resreg"
@@ -73,8 +78,10 @@ class Plugins:
             seen.add(ep.name)
             try:
                 module = ep.load()
-            except Exception as exc:  # a broken plugin must never take the host down
-                self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit included: a broken plugin must never take the host down
+                self._fail(info, f"import failed: {_describe(exc)}")
                 continue
             self.add(module, info)
 
@@ -84,27 +91,49 @@ class Plugins:
             self.infos.append(info)
         try:
             self.manager.register(plugin, name=info.name)
-        except Exception as exc:  # e.g. a hookimpl with a misspelt argument
-            self._fail(info, f"{type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # e.g. a hookimpl with a misspelt argument, or one whose getattr raises
+            if self.manager.is_registered(plugin):  # pluggy may have added some of its hooks before failing
+                self.manager.unregister(plugin)
+            self._fail(info, _describe(exc))
+            return
+        unknown = self._unknown_hooks(plugin)
+        if unknown:
+            self.manager.unregister(plugin)
+            hooks = [n for n in vars(hookspecs) if n.startswith("resreg_")]
+            self._fail(info, f"hook implementation: {did_you_mean(unknown[0], hooks, 'hook')}")
             return
         impls = [i for i in self.manager.hook.resreg_register.get_hookimpls() if i.plugin is plugin]
         try:
             with self.registry.registering_for(info.name, info.distribution):
-                for impl in impls:
-                    impl.function(registry=self.registry)
+                for impl in impls:  # as pluggy calls hooks: with only the arguments the implementation declares
+                    impl.function(**{name: self.registry for name in impl.argnames})
         except RegistryError as exc:  # a clash names both plugins: that is the user's to resolve
             self.registry.remove_plugin(info.name)
             self.manager.unregister(plugin)
             self._fail(info, str(exc))
             return
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             self.registry.remove_plugin(info.name)
             self.manager.unregister(plugin)
-            self._fail(info, f"registration failed: {type(exc).__name__}: {exc}")
+            self._fail(info, f"registration failed: {_describe(exc)}")
             return
         for entry in self.registry.all_entries():
             if entry.plugin == info.name:
                 info.registered.setdefault(entry.kind, []).append(entry.name)
+
+    def _unknown_hooks(self, plugin: Any) -> list[str]:
+        """Names of `plugin`'s hook implementations that match no hookspec (pluggy's `check_pending`, per plugin)."""
+        unknown = []
+        for name, caller in vars(self.manager.hook).items():
+            if name.startswith("_") or caller.has_spec():
+                continue
+            if any(impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls()):
+                unknown.append(name)
+        return sorted(unknown)
 
     def _fail(self, info: PluginInfo, error: str) -> None:
         info.status, info.error = "failed", error
@@ -119,6 +148,12 @@ class Plugins:
             if info.name == entry.plugin:
                 return info.distribution, info.version
         return entry.distribution, "?"
+
+
+def _describe(exc: BaseException) -> str:
+    """`SystemExit: 3`, `ImportError: no module ...`: one line, whatever the exception holds."""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 _plugins: Plugins | None = None

@@ -1,8 +1,9 @@
 """Plugin discovery through real entry points of real distributions installed into a temporary location.
 
-Three tiny distributions are built and installed with pip (no network, no build isolation): one good,
-one that fails to import, and one that registers a name the good one already took. `resreg` runs in a
-subprocess with them on its path, exactly as a user's environment would have them.
+Tiny distributions are built and installed with pip (no network, no build isolation): one good, one
+that fails to import, one that calls `sys.exit` at import, one with a misspelt hook, and one that
+registers a name the good one already took. `resreg` runs in a subprocess with them on its path,
+exactly as a user's environment would have them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,21 @@ PLUGINS = {
         """,
     ),
     "resreg-broken": ("resreg_broken", "import this_module_does_not_exist\n"),
+    "resreg-exits": ("resreg_exits", "import sys\nsys.exit('resreg_exits refuses to run here')\n"),
+    "resreg-typo": (
+        "resreg_typo",
+        """
+        import resreg
+
+        @resreg.hookimpl
+        def resreg_register():  # takes none of the hook's arguments: called with none
+            pass
+
+        @resreg.hookimpl
+        def resreg_step_ends(run, metrics):
+            pass
+        """,
+    ),
     "resreg-zclash": (
         "resreg_zclash",
         """
@@ -95,7 +111,21 @@ def test_plugins_report_good_broken_and_clashing_without_crashing(plugin_site):
         "block 'toy_block' registered twice: by plugin 'toy' (resreg-toy) and by plugin 'zclash' (resreg-zclash)" in out
     )
     assert "resnet  [loaded]  resreg" in out  # the built-ins come through the same entry points
+    assert "exits  [failed]  resreg-exits 1.2.3" in out
+    assert "error: import failed: SystemExit: resreg_exits refuses to run here" in out
+    assert "typo  [failed]  resreg-typo 1.2.3" in out
+    assert "error: hook implementation: unknown hook 'resreg_step_ends' (did you mean 'resreg_step_end'?" in out
     assert "Traceback" not in result.stderr
+
+
+def test_a_plugin_calling_sys_exit_at_import_leaves_every_command_working(plugin_site):
+    result = resreg(plugin_site, "list", "builders")
+    assert result.returncode == 0, result.stderr
+    assert "resnet" in result.stdout
+    assert "resreg plugin 'exits' (resreg-exits) disabled: import failed: SystemExit" in result.stderr
+    assert "resreg plugin 'typo' (resreg-typo) disabled: hook implementation: unknown hook 'resreg_step_ends'" in (
+        result.stderr
+    )
 
 
 def test_broken_plugin_is_a_one_line_warning_and_the_rest_works(plugin_site):
@@ -109,10 +139,32 @@ def test_broken_plugin_is_a_one_line_warning_and_the_rest_works(plugin_site):
 
 
 def test_disable_env_blocks_plugins_by_name(plugin_site):
-    result = resreg(plugin_site, "plugins", RESREG_DISABLE_PLUGINS="broken, zclash")
+    result = resreg(plugin_site, "plugins", RESREG_DISABLE_PLUGINS="broken, zclash,exits,typo")
     assert result.returncode == 0
     assert "broken  [disabled]" in result.stdout and "zclash  [disabled]" in result.stdout
     assert result.stderr == ""
     # with the first claimant disabled, the other one owns the name
-    result = resreg(plugin_site, "list", "blocks", RESREG_DISABLE_PLUGINS="toy,broken")
+    result = resreg(plugin_site, "list", "blocks", RESREG_DISABLE_PLUGINS="toy,broken,exits,typo")
     assert "zclash (resreg-zclash)" in result.stdout
+
+
+def test_each_hook_implementation_gets_only_the_arguments_it_declares():
+    from resreg import hookimpl
+    from resreg.plugins import PluginInfo, Plugins
+
+    calls = []
+
+    class Logger:
+        @hookimpl
+        def resreg_register(self):
+            calls.append("register")
+
+        @hookimpl
+        def resreg_step_end(self, metrics):
+            calls.append(metrics)
+
+    plugins = Plugins()
+    plugins.add(Logger(), PluginInfo("logger", "logger-dist", "1.0", "logger"))
+    plugins.hook.resreg_step_end(run=object(), metrics={"loss": 1.0})
+    assert calls == ["register", {"loss": 1.0}]
+    assert plugins.infos[0].status == "loaded"
