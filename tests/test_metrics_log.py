@@ -1,0 +1,134 @@
+"""The metrics log appends rows (no rewrite, no fsync per row) and a resume leaves a log without dropped
+or duplicated rows: on its own, and through a real training run resumed from its checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from resreg.engine.metrics_log import FIELDS, MetricsLog
+
+
+def jsonl_rows(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def csv_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == FIELDS
+        return [{k: v for k, v in row.items() if v != ""} for row in reader]
+
+
+def window(step: int) -> dict:
+    return {"step": step, "epoch": step / 100, "train_loss": 1.0 / step, "train_error": 0.5, "lr": 0.1}
+
+
+def test_rows_are_appended_in_place_without_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fsyncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
+    log = MetricsLog(tmp_path)
+    log.append(window(10))
+    inode = (tmp_path / "metrics.jsonl").stat().st_ino, (tmp_path / "metrics.csv").stat().st_ino
+    for step in range(20, 210, 10):
+        log.append(window(step))
+    # The same files, grown: an atomic rewrite per row would have replaced them (new inodes) and fsynced.
+    assert ((tmp_path / "metrics.jsonl").stat().st_ino, (tmp_path / "metrics.csv").stat().st_ino) == inode
+    assert fsyncs == []
+    assert [r["step"] for r in jsonl_rows(tmp_path)] == list(range(10, 210, 10))
+    rows = csv_rows(tmp_path)
+    assert [int(r["step"]) for r in rows] == list(range(10, 210, 10))  # one header, then the rows
+    assert float(rows[0]["train_loss"]) == pytest.approx(0.1)
+    log.sync()
+    assert len(fsyncs) == 2  # on request: both files
+
+
+def test_non_finite_and_unknown_values(tmp_path: Path) -> None:
+    log = MetricsLog(tmp_path)
+    log.append({"step": 1, "train_loss": math.nan, "lr": math.inf, "test_error": 0.25, "not_a_field": 3, "epoch": None})
+    assert jsonl_rows(tmp_path) == [{"step": 1, "train_loss": None, "lr": None, "test_error": 0.25}]
+    assert csv_rows(tmp_path) == [{"step": "1", "test_error": "0.25"}]
+
+
+def test_a_new_run_starts_the_files_afresh(tmp_path: Path) -> None:
+    old = MetricsLog(tmp_path)
+    for step in (10, 20, 30):
+        old.append(window(step))
+    new = MetricsLog(tmp_path)
+    assert len(jsonl_rows(tmp_path)) == 3  # untouched until the new run writes its first row
+    new.append(window(5))
+    assert [r["step"] for r in jsonl_rows(tmp_path)] == [5]
+    assert [r["step"] for r in csv_rows(tmp_path)] == ["5"]
+
+
+def test_resume_drops_the_rows_after_the_checkpoint_and_a_torn_line(tmp_path: Path) -> None:
+    log = MetricsLog(tmp_path)
+    for step in (10, 20):
+        log.append(window(step))
+    log.append({"step": 20, "epoch": 0.2, "test_error": 0.3})  # an evaluation at the checkpoint's step
+    log.append(window(30))  # after the checkpoint at step 20: trained again after the resume
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 40, "train_lo')  # killed mid-write
+    resumed = MetricsLog(tmp_path, resume_step=20)
+    assert [r["step"] for r in jsonl_rows(tmp_path)] == [10, 20, 20]  # at once: a stop before any row leaves it right
+    resumed.append(window(30))
+    resumed.append(window(40))
+    expected = [window(10), window(20), {"step": 20, "epoch": 0.2, "test_error": 0.3}, window(30), window(40)]
+    assert jsonl_rows(tmp_path) == expected
+    assert [(r["step"], r.get("test_error")) for r in csv_rows(tmp_path)] == [
+        ("10", None), ("20", None), ("20", "0.3"), ("30", None), ("40", None)
+    ]  # fmt: skip
+
+
+def test_resume_without_a_log_starts_one(tmp_path: Path) -> None:
+    log = MetricsLog(tmp_path, resume_step=50)
+    log.append(window(60))
+    assert [r["step"] for r in jsonl_rows(tmp_path)] == [60]
+    assert [r["step"] for r in csv_rows(tmp_path)] == ["60"]
+
+
+@pytest.mark.slow  # two short trainings, and the engine's imports
+def test_a_resumed_training_run_logs_each_row_once(tmp_path: Path) -> None:
+    """A real run to step 40, then its checkpoint at step 20 restored (as after a kill at step 40) and
+    resumed: the log equals the uninterrupted run's, row for row (throughput aside)."""
+    from resreg.config import validate_config
+    from resreg.engine.run import train
+    from resreg.plugins import get_registry
+
+    config = {
+        "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B"},
+        "data": {"type": "synthetic", "num_images": 64, "image_size": 8, "num_classes": 3},
+        "train": {"type": "fast", "unit": "step", "length": 40, "batch_size": 16, "eval_every": 20},
+        "engine": {"deterministic": True, "threads": 1, "log_every": 10, "checkpoint_every": 20, "progress": "none"},
+        "eval": {"splits": ["test"], "batch_size": 16},
+    }  # fmt: skip
+    config = validate_config(config, "test", get_registry())
+
+    def without_speed(run_dir: Path) -> list[dict]:
+        return [{k: v for k, v in row.items() if k != "images_per_s"} for row in jsonl_rows(run_dir)]
+
+    run_dir = tmp_path / "run"
+    copy = {}
+
+    class KeepCheckpointAt20:  # training callbacks: keep the checkpoint a kill at step 40 would leave
+        def resreg_checkpoint_saved(self, run, path):
+            if run.step == 20 and path.name == "last.pt":
+                copy["last"] = path.read_bytes()
+
+        def __getattr__(self, name):  # the other callbacks
+            return lambda **kwargs: None
+
+    train(config, source="test", run_dir=run_dir, hook=KeepCheckpointAt20())
+    whole = without_speed(run_dir)
+    assert [r["step"] for r in whole] == [10, 20, 20, 30, 40, 40]  # windows, and evaluations at 20 and 40
+    (run_dir / "checkpoints" / "last.pt").write_bytes(copy["last"])
+    (run_dir / "model.safetensors").unlink()
+    train(config, source="test", run_dir=run_dir, resume=True)
+    assert without_speed(run_dir) == whole
+    assert [r["step"] for r in csv_rows(run_dir)] == ["10", "20", "20", "30", "40", "40"]
