@@ -73,8 +73,8 @@ def load_crop(path: str, short_side: int, crop: int, where: tuple[float, float] 
     fy, fx = where if where is not None else (0.5, 0.5)
     top = min(int(fy * (size[1] - crop + 1)), size[1] - crop)
     left = min(int(fx * (size[0] - crop + 1)), size[0] - crop)
-    pixels = np.asarray(image)[top : top + crop, left : left + crop]
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).contiguous()
+    pixels = np.asarray(image)[top : top + crop, left : left + crop]  # a read-only view of PIL's buffer
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))  # one copy, CHW, writable
 
 
 def eval_short_side(crop: int) -> int:

@@ -192,13 +192,17 @@ class InMemoryLoader:
             yield x, labels
 
 
+#: what a worker decodes: (sample index, shorter side to resize to, crop position or None for the centre)
+_Task = tuple[int, int, tuple[float, float] | None]
+
+
 class _Decode(Dataset):
     """Decodes one task (sample index, shorter side, crop position or None) into (uint8 image, label)."""
 
     def __init__(self, split: FolderSplit, crop: int) -> None:
         self.samples, self.crop = split.samples, crop
 
-    def __getitem__(self, task: tuple[int, int, tuple[float, float] | None]) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, task: _Task) -> tuple[torch.Tensor, int]:
         index, short_side, where = task
         path, label = self.samples[index]
         return load_crop(path, short_side, self.crop, where), label
@@ -214,7 +218,12 @@ class _Decode(Dataset):
 class FolderLoader:
     """Batches of an image folder: decoded, resized and cropped by worker processes (PIL), then
     flipped, jittered and normalised on the device. The workers get their random draws from the
-    main process, so the result does not depend on how many workers there are."""
+    main process, so the result does not depend on how many workers there are. The worker processes
+    start once, at the first batch, and serve every epoch after it (persistent workers): starting
+    them again each epoch would cost seconds per epoch on a small data set.
+
+    One epoch at a time: a `batches` call ends the iteration of an earlier one (which then raises).
+    """
 
     def __init__(
         self, split: FolderSplit, plan: _Plan, augment: AugmentOptions, device: torch.device, stats: Stats, workers: int
@@ -223,6 +232,17 @@ class FolderLoader:
         self.decoder = _Decode(split, self.crop)
         self.plan, self.augment, self.device, self.workers = plan, augment, device, workers
         self.normalize = _Normalize(stats, augment, device, 3)
+        # The sampler holds the loader's plan, not the loader: no reference cycle keeps the workers alive.
+        self.sampler = _FolderTasks(plan, augment, self.crop)
+        self.loader = DataLoader(
+            self.decoder,
+            batch_sampler=self.sampler,
+            num_workers=workers,
+            collate_fn=self.decoder.collate,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+        )
+        self._current: object = None
 
     def __len__(self) -> int:
         return self.plan.length
@@ -233,30 +253,43 @@ class FolderLoader:
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.plan.order(epoch)
-        loader = DataLoader(
-            self.decoder,
-            batch_sampler=(self._tasks(order, epoch, index) for index in range(start, len(self))),
-            num_workers=self.workers,
-            collate_fn=self.decoder.collate,
-            pin_memory=self.device.type == "cuda",
-        )
-        for index, (images, labels) in zip(range(start, len(self)), loader, strict=True):
-            d = self._draw(order, epoch, index)
+        indices = range(start, len(self))
+        self.sampler.epoch = (order, epoch, indices)
+        self._current = current = object()
+        decoded = iter(self.loader)  # with persistent workers: the same workers, told to start this epoch
+        for index in indices:
+            if self._current is not current:  # checked before taking a batch that the later call is owed
+                raise RuntimeError("FolderLoader.batches: a later batches() call took over the worker processes")
+            images, labels = next(decoded)
+            d = self.sampler.draw(order, epoch, index)
             x = self.normalize(images.to(self.device, non_blocking=True), d)
             if d is not None and d.flips is not None:
                 x = apply_flip(x, d.flips)
             yield x, labels.to(self.device, non_blocking=True)
 
-    def _draw(self, order: torch.Tensor, epoch: int, index: int) -> AugmentDraw | None:
+
+class _FolderTasks:
+    """The batch sampler of a FolderLoader's DataLoader: what the workers decode for each batch of the
+    epoch that `batches` asked for last (and the augmentation drawn for it). It runs in the main process."""
+
+    def __init__(self, plan: _Plan, augment: AugmentOptions, crop: int) -> None:
+        self.plan, self.augment, self.crop = plan, augment, crop
+        self.epoch: tuple[torch.Tensor, int, range] = (torch.empty(0), 0, range(0))  # order, epoch, batch indices
+
+    def __iter__(self) -> Iterator[list[_Task]]:
+        order, epoch, indices = self.epoch
+        return (self.tasks(order, epoch, index) for index in indices)
+
+    def draw(self, order: torch.Tensor, epoch: int, index: int) -> AugmentDraw | None:
         if not self.plan.train:
             return None
         indices, lo, hi = self.plan.batch(order, index)
         return self.plan.draw(self.augment, epoch, index, len(indices), crop=True).rows(lo, hi)
 
-    def _tasks(self, order: torch.Tensor, epoch: int, index: int) -> list[tuple[int, int, tuple[float, float] | None]]:
+    def tasks(self, order: torch.Tensor, epoch: int, index: int) -> list[_Task]:
         indices, lo, hi = self.plan.batch(order, index)
         mine = indices[lo:hi].tolist()
-        d = self._draw(order, epoch, index)
+        d = self.draw(order, epoch, index)
         if d is None:
             return [(i, eval_short_side(self.crop), None) for i in mine]
         short = d.short_sides.tolist() if d.short_sides is not None else [eval_short_side(self.crop)] * len(mine)
