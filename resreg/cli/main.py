@@ -30,6 +30,7 @@ COMMANDS = {
     "push": "resreg.cli.push",
     "pull": "resreg.cli.pull",
     "plot": "resreg.cli.plot",
+    "sweep": "resreg.cli.sweep",
 }
 
 

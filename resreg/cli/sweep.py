@@ -1,0 +1,70 @@
+"""Train configs x an override grid x seeds, and tabulate the results: resreg sweep CONFIG... [KEY=V1,V2 ...].
+
+resreg sweep fashion_mnist/plain20 fashion_mnist/resnet20 --seeds 2 --out sweeps/depth
+resreg sweep fashion_mnist/resnet32 --seeds 3 model.shortcut=A,B,C train.length=5
+resreg sweep fashion_mnist/resnet56 train.lr=0.1,0.05 --dry-run      # the plan and its cost, no training
+
+KEY=V1,V2 is a grid axis (Hydra's multirun syntax; commas inside [...] do not split), KEY=V applies
+to every run. Each run is `resreg train` in a subprocess, one at a time on a CPU and --jobs per GPU
+where there are GPUs. Runs already finished are skipped and interrupted ones resumed, so the same
+command continues a sweep. Writes OUT/results.md and results.csv (mean and spread over seeds of the
+final train and test error, parameters, MACs, wall time) and OUT/curves.png; see resreg.sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("configs", nargs="+", metavar="CONFIG", help="config files or shipped config names")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=V1,V2", help="grid axes and plain KEY=VALUE overrides")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per grid point: engine.seed=0..N-1 (default 1)")
+    parser.add_argument("--out", type=Path, help="the sweep folder (default: sweeps/<first config's name>)")
+    parser.add_argument("--runs", type=Path, help="where the run directories go (default: OUT/runs); "
+                        "sweeps sharing it share their common runs")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time per GPU, or on the CPU (default 1)")
+    parser.add_argument("--title", help="the title of the table and the curves (default: the sweep folder's name)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and each run's cost; train nothing")
+
+
+def run(args: argparse.Namespace) -> int:
+    from resreg import sweep
+
+    items = [*args.configs, *args.overrides]
+    configs = [item for item in items if "=" not in item]
+    plain, axes = sweep.parse_overrides([item for item in items if "=" in item])
+    if not configs:
+        from resreg.errors import ConfigError
+
+        raise ConfigError("give at least one config (resreg sweep fashion_mnist/resnet20 --seeds 2)")
+    out = args.out or Path("sweeps") / sweep.group_name(configs[0], plain, [])
+    runs = sweep.plan(configs, plain, axes, args.seeds, args.runs or out / "runs")
+    slots = sweep.device_slots(args.jobs)
+    states = {run.dir: sweep.state_of(run) for run in runs}  # a directory of another run fails here, before training
+    costs = sweep.Costs()
+    title = args.title or out.resolve().name
+    if args.dry_run:
+        print(sweep.estimate_table(sweep.collect(runs, costs)))
+        workers = f"{len(slots)} worker(s) on " + (f"GPU(s) {','.join(sorted(set(slots)))}" if slots[0] else "the CPU")
+        print(f"{len(runs)} runs ({sum(s != 'finished' for s in states.values())} to train), {workers}")
+        return 0
+    todo = [(run, states[run.dir]) for run in runs if states[run.dir] != "finished"]
+    print(f"sweep {title}: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to train "
+          f"({len(slots)} at a time); logs beside the runs in {runs[0].dir.parent}", flush=True)  # fmt: skip
+    pool = sweep.Pool(slots, lambda line: print(line, flush=True))
+    outcomes = pool.run(todo)
+    written = sweep.write_results(sweep.collect(runs, costs), out, title)
+    print((out / "results.md").read_text(encoding="utf-8"))
+    more = f" and {len(written) - 3} more" if len(written) > 3 else ""
+    print("wrote " + ", ".join(str(p) for p in written[:3]) + more)
+    if pool.stop_signal:
+        print("interrupted: run the same command again to resume", flush=True)
+        return 128 + signal.Signals(pool.stop_signal).value
+    failed = [d.name for d, outcome in outcomes.items() if outcome != "finished"]
+    if failed:
+        print(f"{len(failed)} run(s) did not finish: {', '.join(failed)} (their .log files say why)")
+        return 1
+    return 0
