@@ -153,13 +153,18 @@ def test_idx_bad_file_is_a_data_error(tmp_path: Path) -> None:
 
 
 def test_missing_data_set_names_every_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without data.root every usual place is searched and named (a data.root is searched alone:
+    tests/test_first_hour.py)."""
     monkeypatch.setenv("RESREG_DATA", str(tmp_path / "shared"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(DataError) as info:
-        mnist(root=str(tmp_path / "mine"), download=False)
+        mnist(download=False)
     message = str(info.value)
-    for place in (tmp_path / "mine", tmp_path / "shared", tmp_path / "shared" / "mnist", "/usr/share/datasets/mnist"):
+    for place in (tmp_path / "shared", tmp_path / "shared" / "mnist", tmp_path / "cache", "/usr/share/datasets/mnist"):
         assert str(place) in message
     assert "resreg/mnist" in message and "train-images-idx3-ubyte" in message and "download" in message
+    assert "data.type=synthetic" in message
+    (tmp_path / "mine").mkdir()
     with pytest.raises(DataError, match=r"cifar-10-python\.tar\.gz"):
         cifar10(root=str(tmp_path / "mine"))
 
@@ -379,8 +384,8 @@ def test_eval_covers_every_image_once_on_every_rank_count() -> None:
 
 
 def test_loader_rejects_impossible_options() -> None:
-    with pytest.raises(ConfigError, match="imagefolder"):
-        loader(numbered(), augment=AugmentOptions(scale=(256, 480)))
+    with pytest.raises(ConfigError, match="train.scale and train.crop_padding are two ways to crop"):
+        loader(numbered(), augment=AugmentOptions(scale=(256, 480), crop_padding=4))  # in-memory scale: test_first_hour
     with pytest.raises(ConfigError, match="larger than"):
         loader(numbered(10))
     with pytest.raises(ConfigError, match="RGB"):
@@ -394,6 +399,23 @@ def test_loader_rejects_impossible_options() -> None:
             seed=0,
             stats=Stats((0.5,), (0.5,)),
         )
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_colour_jitter_is_torchvisions_adjust_functions_per_image(channels: int) -> None:
+    """Brightness, then contrast, then saturation, each image with its own factors, as torchvision computes them."""
+    from torchvision.transforms.v2.functional import adjust_brightness, adjust_contrast, adjust_saturation
+
+    x = torch.rand(5, channels, 7, 9, generator=torch.Generator().manual_seed(0))
+    factors = torch.tensor([[1.3, 0.7, 1.2], [0.6, 1.4, 0.5], [1.0, 1.0, 0.0], [1.5, 0.5, 1.5], [0.8, 1.2, 1.0]])
+    out = apply_color_jitter(x, factors)
+    for image, (brightness, contrast, saturation), got in zip(x, factors.tolist(), out, strict=True):
+        expected = adjust_brightness(image, brightness)
+        expected = adjust_contrast(expected, contrast)
+        if channels == 3:  # torchvision's saturation is for RGB; a grey image has none to change
+            expected = adjust_saturation(expected, saturation)
+        assert torch.allclose(got, expected, atol=1e-6), (brightness, contrast, saturation)
+    assert len({tuple(o.flatten().tolist()) for o in out}) == len(out)  # each image got its own factors
 
 
 def test_colour_augmentations() -> None:
@@ -412,5 +434,5 @@ def test_colour_augmentations() -> None:
     "options", [{"crop_padding": -1}, {"scale": (480, 256)}, {"color_jitter": 1.5}, {"normalize": "image"}]
 )
 def test_augment_options_are_checked(options: dict) -> None:
-    with pytest.raises(ConfigError, match="augment"):
+    with pytest.raises(ConfigError, match=r"^train\.\w+ must"):  # the keys as a config spells them
         AugmentOptions(**options)

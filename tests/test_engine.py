@@ -103,13 +103,32 @@ def test_every_shipped_config_validates():
 
 
 # --- evaluation views ----------------------------------------------------------------------------
-def test_ten_crop_and_multi_scale_views():
-    images = torch.randn(2, 3, 28, 28)
+def test_ten_crop_views_are_torchvisions_ten_crop_of_each_resized_image():
+    """He et al. 3.4: each image resized by 8/7 (28 -> 32), then torchvision's ten crops of it, image by image."""
+    from torchvision.transforms.v2.functional import resize, ten_crop
+
+    images = torch.rand(3, 3, 28, 28, generator=torch.Generator().manual_seed(0))
     crops = views(images, EvalOptions(ten_crop=True))
     assert len(crops) == 10 and all(c.shape == images.shape for c in crops)
-    assert torch.equal(crops[5], crops[0].flip(-1)) is False  # the mirrored views are of the other crops
+    for i, image in enumerate(images):
+        expected = ten_crop(resize(image, [32], antialias=True), [28, 28])
+        for k, (view, reference) in enumerate(zip(crops, expected, strict=True)):
+            assert torch.allclose(view[i], reference, atol=1e-5), f"image {i}, crop {k}"
+    # The ten views are ten different images (corners, centre, and their mirrors), none the input itself.
+    assert len({tuple(view[0].flatten().tolist()) for view in crops}) == 10
+    assert not any(torch.allclose(view, images) for view in crops)
+    # torchvision's order: top-left, top-right, bottom-left, bottom-right, centre, then the same of the mirror
+    # image (whose top-left corner is the mirrored top-right one).
+    assert torch.equal(crops[5], crops[1].flip(-1)) and torch.equal(crops[9], crops[4].flip(-1))
+
+
+def test_multi_scale_views_resize_the_shorter_side():
+    images = torch.rand(2, 3, 28, 28, generator=torch.Generator().manual_seed(0))
     scaled = views(images, EvalOptions(scales=[28, 32]))
     assert [v.shape[-1] for v in scaled] == [28, 32]
+    assert torch.equal(scaled[0], images)
+    reference = torch.nn.functional.interpolate(images, size=(32, 32), mode="bilinear", antialias=True)
+    assert torch.allclose(scaled[1], reference)
     assert len(views(images, EvalOptions())) == 1
 
 
