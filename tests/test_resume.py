@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from resreg.engine.launch import RESUMABLE
+
 CONFIG = {
     "name": "resume",
     # Dropout-like randomness too (stochastic depth), so the generator state must survive the resume.
@@ -82,7 +84,7 @@ def test_sigterm_checkpoints_and_exits_cleanly(config_file, tmp_path):
     wait_for(tmp_path / "run" / "metrics.jsonl", process)  # training has started
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, err
+    assert process.returncode == RESUMABLE == 75, err
     assert "resume with resreg train --resume" in err and "Traceback" not in err
     import torch
 

@@ -4,19 +4,20 @@ resreg train quickstart
 resreg train cifar10/resnet110 train.batch_size=64 engine.precision=bf16
 resreg train --resume runs/cifar10-resnet110          # continue from its last checkpoint
 resreg train configs/resnet152.yaml --nproc 8         # DDP on one machine (torchrun)
-torchrun --nnodes=2 --node-rank=0 --nproc-per-node=8 --rdzv-endpoint=HOST:29500 -m resreg train CONFIG --run-dir DIR
+torchrun --nnodes=2 --nproc-per-node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 -m resreg train CONFIG --run-dir D
+srun resreg train CONFIG --run-dir DIR                # one task per GPU, from SLURM's variables
 
 Writes runs/<name>/ (config.yaml, metrics.jsonl/.csv, checkpoints/last.pt and best.pt,
-model.safetensors). SIGINT or SIGTERM saves a checkpoint and exits (130 / 143); a NaN loss stops
-the run (exit 2) and keeps the last good checkpoint.
+model.safetensors). Ctrl-C, SIGTERM or SIGUSR1 (SLURM's warning) stops after the current step
+with a checkpoint; the exit status is 0 finished, 2 a user error (config, data, out of memory, NaN
+loss), 75 stopped by SIGTERM/SIGUSR1 (requeue and --resume), 130 stopped by Ctrl-C. A process
+that torchrun restarts (--max-restarts) or SLURM requeues continues from its run's last checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 
@@ -48,22 +49,34 @@ def run(args: argparse.Namespace) -> int:
     config = validate_config(config, source, plugins.registry)
     if args.nproc > 1:
         return _launch(args, config, source, run_dir)
+    from resreg.engine.launch import STATUS
     from resreg.engine.run import train
 
-    outcome = train(config, source=source, run_dir=run_dir, resume=args.resume is not None, hook=plugins.hook)
-    return 0 if outcome == "finished" else 128 + signal.Signals[outcome].value  # 130 for SIGINT, 143 SIGTERM
+    resume = args.resume is not None or _restarted(run_dir)
+    outcome = train(config, source=source, run_dir=run_dir, resume=resume, hook=plugins.hook)
+    return STATUS[outcome]
+
+
+def _restarted(run_dir: Path | None) -> bool:
+    """A process torchrun restarted after a failure, or a requeued SLURM job, whose run has a checkpoint."""
+    from resreg.engine import checkpoint
+
+    counts = ("TORCHELASTIC_RESTART_COUNT", "SLURM_RESTART_COUNT")
+    again = any(int(os.environ.get(name, "0") or 0) > 0 for name in counts)
+    return again and run_dir is not None and (run_dir / "checkpoints" / checkpoint.LAST).is_file()
 
 
 def _launch(args: argparse.Namespace, config: dict, source: str, run_dir: Path | None) -> int:
-    """Re-run this command under torchrun with N processes; the run directory is fixed first."""
-    from resreg.engine import rundir
+    """Check the config and the data here, once, then run this command in N processes under torchrun."""
+    from resreg.engine import launch, rundir
+    from resreg.engine.run import check_before_spawning
 
+    check_before_spawning(config, args.nproc)
     if run_dir is None:
         run_dir = rundir.new_run_dir(rundir.run_name(config, source))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}"]
-    command += ["-m", "resreg", "train"]
+    command = ["train"]
     if args.resume is not None:
         command += ["--resume", str(run_dir), *([args.config] if args.config else []), *args.overrides]
     else:
         command += [args.config, *args.overrides, "--run-dir", str(run_dir)]
-    return subprocess.call(command)
+    return launch.launch(args.nproc, command)

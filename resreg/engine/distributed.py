@@ -1,15 +1,17 @@
-"""Processes and devices: one process, or DDP when launched by torchrun.
+"""Processes and devices: one process, or DDP when launched by torchrun or by SLURM's srun.
 
-torchrun sets RANK, WORLD_SIZE and LOCAL_RANK (and MASTER_ADDR/PORT); the process group uses nccl
-on CUDA and gloo on the CPU. Several machines: run on each
-`torchrun --nnodes=M --node-rank=I --nproc-per-node=N --rdzv-endpoint=HOST:PORT -m resreg train CONFIG`
-with a run directory on a file system they share (rank 0 writes, every rank reads the checkpoint
-when resuming).
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK (and MASTER_ADDR/PORT); srun sets SLURM_PROCID,
+SLURM_NTASKS and SLURM_LOCALID instead, from which `world_from_env` derives the same (the master
+is the first host of the step's node list unless MASTER_ADDR says otherwise). The process group
+uses nccl on CUDA and gloo on the CPU. Several machines: a run directory on a file system they
+share (rank 0 writes, every rank reads the checkpoint when resuming).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ class Dist:
     world_size: int
     local_rank: int
     device: torch.device
+    local_world_size: int = 1  # processes on this machine (they share its cores)
 
     @property
     def is_main(self) -> bool:
@@ -51,17 +54,66 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def setup(device_name: str) -> Dist:
-    """Join the process group when launched by torchrun; pick this process's device."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(device_name, local_rank)
+@dataclass(frozen=True)
+class World:
+    """How this process was launched: its place among the processes and where they meet."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    init_method: str = "env://"  # torchrun's MASTER_ADDR/MASTER_PORT, or tcp://HOST:PORT under srun
+    launcher: str = "none"  # none, torchrun or slurm
+
+
+def world_from_env(env: Mapping[str, str]) -> World:
+    """torchrun's variables if set, else srun's (a task of `srun resreg train`), else one process."""
+    if "RANK" in env and "WORLD_SIZE" in env:
+        local = (int(env.get("LOCAL_RANK", "0")), int(env.get("LOCAL_WORLD_SIZE", "1")))
+        return World(int(env["RANK"]), int(env["WORLD_SIZE"]), *local, launcher="torchrun")
+    tasks = int(env.get("SLURM_NTASKS", "1") or 1)
+    if "SLURM_PROCID" not in env or tasks < 2:
+        return World()
+    host = env.get("MASTER_ADDR") or _slurm_master_host(env)
+    # Jobs sharing a node must not meet on one port: derive it from the job id unless MASTER_PORT is set.
+    port = env.get("MASTER_PORT") or str(15000 + int(env.get("SLURM_JOB_ID", "14500") or 14500) % 20000)
+    # SLURM_STEP_TASKS_PER_NODE reads like 4(x2): 4 tasks on each of 2 nodes.
+    per_node = re.match(r"\d+", env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_NTASKS_PER_NODE") or "1")
+    local = (int(env.get("SLURM_LOCALID", "0")), int(per_node.group()) if per_node else 1)
+    return World(int(env["SLURM_PROCID"]), tasks, *local, f"tcp://{host}:{port}", "slurm")
+
+
+def _slurm_master_host(env: Mapping[str, str]) -> str:
+    """Where task 0 runs: the first node of the step (block distribution), else the node srun ran on."""
+    for name in ("SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST", "SLURM_NODELIST"):
+        if env.get(name):
+            return first_host(env[name])
+    return env.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1")
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM host list: `gpu[003-008,012],cpu1` -> `gpu003` (as `scontrol show hostnames`)."""
+    match = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
+    if match is None:
+        raise ConfigError(f"SLURM_JOB_NODELIST={nodelist!r}: not a host list; set MASTER_ADDR to task 0's host")
+    prefix, ranges = match.groups()
+    return prefix + ranges.split(",")[0].split("-")[0] if ranges else prefix
+
+
+def setup(device_name: str, env: Mapping[str, str] = os.environ) -> Dist:
+    """Join the process group when launched by torchrun or srun; pick this process's device."""
+    world = world_from_env(env)
+    device = pick_device(device_name, world.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world_size)
-    return Dist(rank, world_size, local_rank, device)
+    if world.world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo",
+            init_method=world.init_method,
+            rank=world.rank,
+            world_size=world.world_size,
+        )
+    return Dist(world.rank, world.world_size, world.local_rank, device, world.local_world_size)
 
 
 def teardown(info: Dist) -> None:

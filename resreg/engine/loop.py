@@ -66,16 +66,19 @@ class Run:
     _window: torch.Tensor | None = None  # loss sum, wrong, images of the current log window (on the device)
     _window_start: float = 0.0
     _stop_signal: int = 0
+    phase: str = "train"  # or "eval" while evaluating (an out-of-memory error names the batch size to change)
 
     # --- the loop -------------------------------------------------------------------------------
     def fit(self) -> str:
-        """Train to `total_steps`; returns how it ended: finished, or the signal that stopped it (SIGINT, SIGTERM)."""
+        """Train to `total_steps`; returns how it ended: finished, or the name of the signal that stopped it."""
         self.call_hook("resreg_run_start", run=self)
         self.progress = Progress(
             self.options.progress, total=self.total_steps, initial=self.step, enabled=self.info.is_main
         )
         self._reset_window()
         self.train_module.train()
+        # Loss and images/s long before the first full log window (minutes on ImageNet-sized steps).
+        previews = {self.step + 4**k for k in range(8) if 4**k < self.options.log_every}
         with _catch_signals(self):
             for images, labels in self._batches():
                 self.train_step(images, labels)
@@ -83,9 +86,14 @@ class Run:
                 if signum:
                     self._log_window()
                     self.save(checkpoint.LAST)
-                    self.progress.write(f"stopped at step {self.step}: resume with resreg train --resume {self.dir}")
+                    self.progress.write(
+                        f"stopped at step {self.step} ({signal.Signals(signum).name}), checkpoint saved: "
+                        f"resume with resreg train --resume {self.dir}"
+                    )
                     self.progress.close()
                     return signal.Signals(signum).name
+                if self.step in previews and not self._closes_window(self.step):
+                    self._preview()
                 self._after_step()
         self.progress.close()
         return "finished"
@@ -125,12 +133,19 @@ class Run:
         self.step += 1
         self.progress.step()
 
-    def _after_step(self) -> None:
-        step, end = self.step, self.step >= self.total_steps
-        save = end or (self.options.checkpoint_every > 0 and step % self.options.checkpoint_every == 0)
+    def _saves_checkpoint(self, step: int) -> bool:
+        every = self.options.checkpoint_every
+        return step >= self.total_steps or (every > 0 and step % every == 0)
+
+    def _closes_window(self, step: int) -> bool:
         # A checkpoint closes the log window first: its loss is checked for NaN before anything is
         # saved, and the checkpoint needs no partial window (a resume then logs exactly the same rows).
-        if step % self.options.log_every == 0 or save:
+        return step % self.options.log_every == 0 or self._saves_checkpoint(step)
+
+    def _after_step(self) -> None:
+        step, end = self.step, self.step >= self.total_steps
+        save = self._saves_checkpoint(step)
+        if self._closes_window(step):
             self._log_window()
         if step % self.eval_every == 0 or end:
             self._evaluate()
@@ -154,6 +169,21 @@ class Run:
     def _reset_window(self) -> None:
         self._window = torch.zeros(3, device=self.info.device)
         self._window_start = time.perf_counter()
+
+    def _preview(self) -> None:
+        """Show the figures of the window so far (rank 0's share, no collective); the metrics log waits."""
+        if not self.info.is_main:
+            return
+        loss_sum, wrong, n = self._window.tolist()
+        elapsed = time.perf_counter() - self._window_start
+        figures = {
+            "epoch": self.step / self.steps_per_epoch,
+            "train_loss": loss_sum / max(n, 1),
+            "train_error": wrong / max(n, 1),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": n * self.info.world_size / max(elapsed, 1e-9),
+        }
+        self.progress.log(self.step, figures)
 
     def _log_window(self) -> None:
         loss_sum, wrong, n = all_sum(self.info, self._window).tolist()
@@ -193,6 +223,7 @@ class Run:
         # The bare model (or its EMA): DDP would try to synchronise buffers, compile would recompile.
         model = self.ema.module if self.ema is not None else self.model
         metrics: dict[str, float] = {"step": self.step, "epoch": self.step / self.steps_per_epoch}
+        self.phase = "eval"
         for split, loader in self.eval_loaders.items():
             result = evaluate(
                 model,
@@ -203,6 +234,7 @@ class Run:
                 channels_last=self.options.channels_last,
             )
             metrics |= {f"{split}_{k}": v for k, v in result.items()}
+        self.phase = "train"
         watched = metrics.get("val_error", metrics.get("test_error", math.inf))
         if "val_error" in metrics:
             self.schedule.observe_eval(metrics["val_error"])
@@ -262,14 +294,30 @@ class Run:
             getattr(self.hook, name)(**kwargs)
 
 
+#: The signals that stop a run after the current step, with a checkpoint: Ctrl-C, a kill, and
+#: SLURM's warning before the time limit (sbatch --signal=USR1@90).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+
+
 @contextlib.contextmanager
 def _catch_signals(run: Run) -> Iterator[None]:
-    """SIGINT and SIGTERM set a flag the loop checks after each step (then checkpoint and exit)."""
+    """A stop signal sets a flag the loop checks after each step (then checkpoint and exit); it is
+    acknowledged at once, and a second Ctrl-C aborts without waiting for the step."""
 
     def handle(signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and run._stop_signal == signal.SIGINT:
+            raise KeyboardInterrupt
+        if run._stop_signal:
+            return
         run._stop_signal = signum
+        if run.info.is_main and run.progress is not None:
+            if signum == signal.SIGINT:
+                run.progress.write("stopping after this step (Ctrl-C again to abort)", always=True)
+            else:
+                name = signal.Signals(signum).name
+                run.progress.write(f"{name}: stopping after this step, with a checkpoint", always=True)
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
     try:
         yield
     finally:

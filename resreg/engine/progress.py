@@ -15,6 +15,7 @@ class Progress:
     def __init__(self, mode: str, *, total: int, initial: int, enabled: bool = True) -> None:
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "lines"
+        self.enabled = enabled
         self.mode = mode if enabled else "none"
         self.total = total
         self.start_step, self.start_time = initial, time.perf_counter()
@@ -45,9 +46,9 @@ class Progress:
             text = " ".join(f"{k} {v}" for k, v in figures.items())
             self.write(f"step {step}/{self.total} epoch {metrics['epoch']:.2f} {text} eta {_clock(eta)}")
 
-    def write(self, message: str) -> None:
-        """A line that does not break the bar (evaluations, checkpoints, warnings)."""
-        if self.mode == "none":
+    def write(self, message: str, *, always: bool = False) -> None:
+        """A line that does not break the bar (evaluations, checkpoints, warnings); `always` even with progress none."""
+        if self.mode == "none" and not (always and self.enabled):
             return
         if self.bar is not None:
             self.bar.write(message, file=sys.stderr)

@@ -13,20 +13,20 @@ from typing import Any
 
 import torch
 
-from resreg.engine import checkpoint, distributed, rundir
+from resreg.engine import checkpoint, distributed, report, rundir
 from resreg.engine.distributed import Dist
 from resreg.engine.loop import Run
 from resreg.engine.metrics_log import MetricsLog
 from resreg.engine.options import EngineOptions, EvalOptions
-from resreg.engine.precision import Precision
-from resreg.errors import ConfigError, did_you_mean
+from resreg.engine.precision import Precision, resolve_engine_options
+from resreg.errors import ConfigError
 from resreg.registry import Registry
 
 
 def configure_torch(options: EngineOptions, device: torch.device) -> None:
     """Seeds, threads, determinism and cuDNN autotuning (which deterministic mode turns off)."""
     torch.manual_seed(options.seed)
-    if options.threads:
+    if options.threads and options.threads != torch.get_num_threads():
         torch.set_num_threads(options.threads)
     if options.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS refuses deterministic mode without it
@@ -56,20 +56,17 @@ def build_recipe(config: dict[str, Any], registry: Registry) -> Any:
 
 
 def make_eval_loaders(data: Any, augment: Any, options: EvalOptions, info: Dist) -> dict[str, Any]:
-    """Loaders of the splits `eval.splits` names that the data set has (normalised as in training)."""
+    """Loaders of the splits `eval.splits` names (every split the data set has when it names none),
+    normalised as in training; a named split the data set lacks is an error."""
     from resreg.data.loader import make_loader
+    from resreg.engine.evaluate import eval_splits
 
-    splits = {"val": data.val, "test": data.test}
-    for split in options.splits:
-        if split not in splits:
-            raise ConfigError("eval.splits: " + did_you_mean(split, splits, "split"))
     loaders = {}
-    for split in options.splits:
-        if splits[split] is not None:
-            loaders[split] = make_loader(
-                splits[split], batch_size=options.batch_size, train=False, augment=augment, device=info.device,
-                seed=0, rank=info.rank, world_size=info.world_size, stats=data,
-            )  # fmt: skip
+    for split, source in eval_splits(data, options.splits).items():
+        loaders[split] = make_loader(
+            source, batch_size=options.batch_size, train=False, augment=augment, device=info.device,
+            seed=0, rank=info.rank, world_size=info.world_size, stats=data,
+        )  # fmt: skip
     return loaders
 
 
@@ -81,6 +78,7 @@ def train(
     `run_dir` is where to write (default runs/<name>, chosen by rank 0); with `resume` the run
     continues from run_dir/checkpoints/last.pt. `hook` is the plugins' hook relay (training callbacks).
     """
+    from resreg.artifact import Preprocessing
     from resreg.data.loader import make_loader
     from resreg.models import create_model
     from resreg.plugins import get_registry
@@ -89,20 +87,18 @@ def train(
     options = EngineOptions(**config.get("engine") or {})
     eval_options = EvalOptions(**config.get("eval") or {})
     info = distributed.setup(options.device)
+    clock = report.Clock()
+    recipe, run = None, None
     try:
+        options, choices = resolve_engine_options(options, info.device, info.local_world_size)
         configure_torch(options, info.device)
         recipe = build_recipe(config, registry)
         data = build_data(config, registry, recipe.data_args())
         if config.get("model") is None:
             raise ConfigError("model: missing: name a preset (model: resnet20) or a builder spec")
         model = create_model(config["model"], num_classes=data.num_classes, in_chans=data.in_chans)
-        model.pretrained_cfg = {
-            **getattr(model, "pretrained_cfg", {}),
-            "num_classes": data.num_classes,
-            "input_size": (data.in_chans, *data.image_size),
-            "mean": tuple(data.mean),
-            "std": tuple(data.std),
-        }
+        # what the evaluator feeds the model and the class names, saved with its weights (resreg.artifact)
+        Preprocessing.of_training_data(data, recipe.augment()).attach(model)
         model.to(info.device)
         if options.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -112,6 +108,7 @@ def train(
             seed=options.seed, rank=info.rank, world_size=info.world_size, stats=data,
         )  # fmt: skip
         eval_loaders = make_eval_loaders(data, recipe.augment(), eval_options, info)
+        recipe.check_eval_splits(list(eval_loaders), data.name)
         steps_per_epoch = len(train_loader)
         ema = None
         if options.ema > 0:
@@ -147,14 +144,52 @@ def train(
         if info.is_main:
             rundir.write_config(run.dir, config)
             run.log = MetricsLog(run.dir, resume_step=run.step if resume else None)
+            if options.progress != "none":
+                report.say(_banner(run, choices, data, recipe.batch_size))
         outcome = run.fit()
         if outcome == "finished" and info.is_main:
-            _save_final(run)
+            weights = _save_final(run)
+            if options.progress != "none":
+                report.say(report.final_line(run.dir, run.step, run.last_metrics, weights, clock.seconds()))
         if info.is_main:
             run.call_hook("resreg_run_end", run=run, metrics=run.last_metrics)
         return outcome
+    except Exception as exc:
+        if not report.is_out_of_memory(exc):
+            raise
+        evaluating = run is not None and run.phase == "eval"
+        raise report.out_of_memory(
+            exc,
+            device=info.device,
+            key="eval.batch_size" if evaluating else "train.batch_size",
+            batch_size=eval_options.batch_size if evaluating else recipe.batch_size if recipe is not None else 0,
+            world_size=info.world_size,
+        ) from None
     finally:
         distributed.teardown(info)
+
+
+def check_before_spawning(config: dict[str, Any], nproc: int) -> None:
+    """What `--nproc N` checks once, before it starts N processes that would each report the same
+    error: the recipe, the data set (it is loaded) and the batch's split over the processes. Warns
+    when the processes outnumber the GPUs (or, without GPUs, the cores this process may use)."""
+    from resreg.engine.precision import usable_cores
+    from resreg.plugins import get_registry
+
+    registry = get_registry()
+    options = EngineOptions(**config.get("engine") or {})
+    recipe = build_recipe(config, registry)
+    build_data(config, registry, recipe.data_args())
+    if recipe.batch_size % nproc:
+        raise ConfigError(f"train.batch_size={recipe.batch_size} (the global batch) must divide by --nproc {nproc}")
+    device = distributed.pick_device(options.device)
+    if device.type == "cuda":
+        have, what = torch.cuda.device_count(), "GPU(s)"
+    else:
+        have, what = usable_cores(), f"CPU core(s) and no GPU ({device.type})"
+    if nproc > have:
+        report.say(f"resreg train: warning: --nproc {nproc} starts {nproc} processes for {have} {what}: "
+                   "they will compete for them and run slower than fewer processes would")  # fmt: skip
 
 
 def _choose_dir(info: Dist, config: dict[str, Any], source: str, run_dir: Path | None) -> Path:
@@ -163,11 +198,35 @@ def _choose_dir(info: Dist, config: dict[str, Any], source: str, run_dir: Path |
     return Path(distributed.broadcast_object(info, str(chosen)))
 
 
-def _save_final(run: Run) -> None:
+def _banner(run: Run, choices: dict[str, Any], data: Any, batch_size: int) -> str:
+    spec = run.config.get("model")
+    name = spec if isinstance(spec, str) else str(spec.get("preset") or spec.get("type") or "model")
+    return report.banner(
+        run_dir=run.dir,
+        device=run.info.device,
+        world_size=run.info.world_size,
+        choices=choices,
+        model_name=name,
+        parameters=sum(p.numel() for p in run.model.parameters()),
+        macs=report.count_macs(run.model, data.in_chans, data.image_size, run.info.device),
+        data=data,
+        batch_size=batch_size,
+        step=run.step,
+        total_steps=run.total_steps,
+        steps_per_epoch=run.steps_per_epoch,
+        eval_every=run.eval_every,
+        checkpoint_every=run.options.checkpoint_every,
+    )
+
+
+def _save_final(run: Run) -> Path:
     from resreg.weights import save_model
 
     model = run.ema.module if run.ema is not None else run.model
     model.resreg_spec = run.model.resreg_spec
-    model.pretrained_cfg = run.model.pretrained_cfg
+    for name in ("pretrained_cfg", "label_names", "resreg_mean_image"):  # preprocessing, classes (resreg.artifact)
+        setattr(model, name, getattr(run.model, name, None))
     figures = {k: v for k, v in run.last_metrics.items() if k.endswith(("error", "loss"))}
-    save_model(model, run.dir / rundir.WEIGHTS, metadata={"step": run.step, "metrics": figures})
+    path = run.dir / rundir.WEIGHTS
+    save_model(model, path, metadata={"step": run.step, "metrics": figures})
+    return path
