@@ -53,7 +53,7 @@ def build_run(run_dir: Path, init_seed: int) -> Run:
         total_steps=100,
         steps_per_epoch=len(loader),
         info=Dist(rank=0, world_size=1, local_rank=0, device=CPU),
-        options=EngineOptions(progress="none"),
+        options=EngineOptions(progress="none", precision="fp32", channels_last=False),
         eval_options=EvalOptions(),
         train_module=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),
