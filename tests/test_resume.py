@@ -1,6 +1,5 @@
 """Resume through real processes: kill -9 after a checkpoint, `resreg train --resume`, and the final
-weights are bitwise those of an uninterrupted run (deterministic mode, CPU). SIGTERM checkpoints and
-exits cleanly."""
+weights are bitwise those of an uninterrupted run (deterministic mode, CPU). Stop signals: test_signals.py."""
 
 from __future__ import annotations
 
@@ -14,8 +13,6 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-
-from resreg.engine.launch import RESUMABLE
 
 CONFIG = {
     "name": "resume",
@@ -77,16 +74,3 @@ def test_kill_9_then_resume_is_bitwise_equal_to_an_uninterrupted_run(config_file
     different = [k for k in expected if not (expected[k] == got[k]).all()]
     assert not different, f"not bitwise equal: {different[:5]}"
     assert rows(tmp_path / "killed") == rows(tmp_path / "whole")
-
-
-def test_sigterm_checkpoints_and_exits_cleanly(config_file, tmp_path):
-    process = start(config_file, str(config_file), "engine.checkpoint_every=0", "train.length=5000", "--run-dir", "run")
-    wait_for(tmp_path / "run" / "metrics.jsonl", process)  # training has started
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == RESUMABLE == 75, err
-    assert "resume with resreg train --resume" in err and "Traceback" not in err
-    import torch
-
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
-    assert 10 <= state["step"] < 5000
