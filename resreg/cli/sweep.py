@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time per GPU, or on the CPU (default 1)")
     parser.add_argument("--title", help="the title of the table and the curves (default: the sweep folder's name)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and each run's cost; train nothing")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the table and curves of the runs finished so far; train nothing")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
         workers = f"{len(slots)} worker(s) on " + (f"GPU(s) {','.join(sorted(set(slots)))}" if slots[0] else "the CPU")
         print(f"{len(runs)} runs ({sum(s != 'finished' for s in states.values())} to train), {workers}")
         return 0
-    todo = [(run, states[run.dir]) for run in runs if states[run.dir] != "finished"]
-    print(f"sweep {title}: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to train "
+    todo = [] if args.report_only else [(run, states[run.dir]) for run in runs if states[run.dir] != "finished"]
+    finished = sum(s == "finished" for s in states.values())
+    print(f"sweep {title}: {len(runs)} runs, {finished} already finished, {len(todo)} to train "
           f"({len(slots)} at a time); logs beside the runs in {runs[0].dir.parent}", flush=True)  # fmt: skip
     pool = sweep.Pool(slots, lambda line: print(line, flush=True))
     outcomes = pool.run(todo)
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted: run the same command again to resume", flush=True)
         return 128 + signal.Signals(pool.stop_signal).value
     failed = [d.name for d, outcome in outcomes.items() if outcome != "finished"]
+    if args.report_only and finished < len(runs):
+        print(f"{len(runs) - finished} of {len(runs)} runs have not finished; the table shows the others")
     if failed:
         print(f"{len(failed)} run(s) did not finish: {', '.join(failed)} (their .log files say why)")
         return 1
