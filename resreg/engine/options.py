@@ -12,12 +12,13 @@ class EngineOptions:
 
     Args:
         device: where to train: auto picks cuda, then mps, then cpu.
-        precision: fp32, or autocast in bf16 (CPU and recent GPUs) or fp16 (with a grad scaler).
-        channels_last: use the NHWC memory format (faster convolutions on GPUs and recent CPUs).
+        precision: auto (bf16 where the device computes it natively: a CUDA GPU with bf16, a CPU with AMX
+            or AVX512-BF16; fp32 elsewhere), fp32, or autocast in bf16 or fp16 (GPUs, with a grad scaler).
+        channels_last: the NHWC memory format: auto (on CUDA and AVX-512 CPUs, where it is faster), true or false.
         compile: wrap the model in torch.compile (slow to start; faster steps on GPUs).
         seed: seed of every random generator.
         deterministic: deterministic algorithms only; on the CPU a resumed run is bitwise equal.
-        threads: CPU threads of torch (0 keeps torch's choice).
+        threads: CPU threads of torch (0 = the cores this process may use, shared among its node's processes).
         sync_bn: synchronise BatchNorm statistics across processes (DDP on GPUs only).
         ema: decay of an exponential moving average of the weights, evaluated instead of them (0 = off).
         grad_clip: clip the global gradient norm to this value (0 = off).
@@ -28,8 +29,8 @@ class EngineOptions:
     """
 
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    channels_last: bool = False
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False
     seed: int = 0
     deterministic: bool = False
@@ -49,7 +50,7 @@ class EvalOptions:
 
     Args:
         batch_size: images per evaluation batch (global, split across processes).
-        splits: which splits to evaluate, among those the data set has.
+        splits: which splits to evaluate (val, test); each must be one the data set has. null: every split it has.
         ten_crop: average the logits of 10 crops (corners, centre and their flips) of the image
             resized to crop_size * 8/7 (the ResNet paper's 10-crop testing).
         scales: shorter sides to evaluate the whole image at, fully convolutionally, averaging the
@@ -57,6 +58,6 @@ class EvalOptions:
     """
 
     batch_size: int = 256
-    splits: list[str] = field(default_factory=lambda: ["val", "test"])
+    splits: list[str] | None = None
     ten_crop: bool = False
     scales: list[int] = field(default_factory=list)

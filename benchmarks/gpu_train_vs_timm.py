@@ -1,0 +1,139 @@
+"""resreg vs timm on one GPU: training images/s of the same architectures, eager and compiled, side by side.
+
+    python benchmarks/gpu_train_vs_timm.py                        # resnet50, densenet121; bf16, channels_last
+    python benchmarks/gpu_train_vs_timm.py --no-compile --models resnet50 --steps 20
+    python benchmarks/gpu_train_vs_timm.py --smoke                # seconds, on the CPU too (CI keeps it alive)
+
+One training step = bf16 autocast forward, cross-entropy, backward, SGD step, on synthetic images held on
+the device (no loader), NHWC. Both models get the same weights. For each model and mode the two
+libraries are timed in interleaved rounds (timm, resreg, timm, resreg, ...) so clock and thermal drift
+hit both; the table gives images/s (median of rounds) and the ratio resreg/timm. Timing uses CUDA
+events around `steps` steps after `warmup` steps (torch.compile's compile happens in the warm-up and is
+reported apart, in seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import timm
+import torch
+
+import resreg
+
+
+def train_step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype | None):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    device_type = x.device.type
+
+    def step() -> None:
+        with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def timed(step, steps: int, device: torch.device) -> float:
+    """Seconds for `steps` steps (CUDA events on a GPU, perf_counter elsewhere)."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(steps):
+            step()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1000
+    begin = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - begin
+
+
+def build_pair(name: str, device: torch.device, channels_last: bool) -> dict[str, torch.nn.Module]:
+    ours = resreg.create_model(name)
+    theirs = timm.create_model(name, pretrained=False)
+    ours.load_state_dict(theirs.state_dict())  # same keys (the test suite proves it), same weights
+    pair = {"timm": theirs, "resreg": ours}
+    for model in pair.values():
+        model.to(device).train()
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+    return pair
+
+
+def bench_model(name: str, args: argparse.Namespace, device: torch.device, compiled: bool) -> dict[str, object]:
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[args.precision]
+    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    if args.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (args.batch,), device=device)
+    steps, compile_s = {}, {}
+    for lib, model in build_pair(name, device, args.channels_last).items():
+        module = torch.compile(model) if compiled else model
+        steps[lib] = train_step_fn(module, x, y, dtype)
+        begin = time.perf_counter()
+        for _ in range(args.warmup):
+            steps[lib]()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        compile_s[lib] = time.perf_counter() - begin
+    rates: dict[str, list[float]] = {"timm": [], "resreg": []}
+    for _ in range(args.rounds):
+        for lib in ("timm", "resreg"):
+            rates[lib].append(args.batch * args.steps / timed(steps[lib], args.steps, device))
+    ratios = [ours / theirs for ours, theirs in zip(rates["resreg"], rates["timm"], strict=True)]
+    return {
+        "model": name,
+        "mode": "compiled" if compiled else "eager",
+        "timm img/s": statistics.median(rates["timm"]),
+        "resreg img/s": statistics.median(rates["resreg"]),
+        "ratio": statistics.median(ratios),
+        "spread": f"{min(ratios):.3f}-{max(ratios):.3f}",
+        "warm-up s (timm/resreg)": f"{compile_s['timm']:.1f}/{compile_s['resreg']:.1f}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--models", nargs="+", default=["resnet50", "densenet121"])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16")
+    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per library")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation happens here)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, eager only: proves the script runs")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.smoke:
+        args.models, args.batch, args.size, args.steps, args.rounds, args.warmup = ["resnet18"], 2, 64, 1, 2, 1
+        args.compile = False
+        args.precision = "fp32" if device.type == "cpu" else args.precision
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, timm {timm.__version__}")
+    else:
+        print(f"# CPU ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, timm {timm.__version__}")
+    print(f"# train step, batch {args.batch}, {args.size} px, {args.precision}, channels_last={args.channels_last}")
+    columns = ["model", "mode", "timm img/s", "resreg img/s", "ratio", "spread", "warm-up s (timm/resreg)"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for name in args.models:
+        for compiled in [False, True] if args.compile else [False]:
+            row = bench_model(name, args, device, compiled)
+            cells = [f"{v:,.0f}" if isinstance(v, float) and v > 10 else f"{v:.3f}" if isinstance(v, float) else str(v)
+                     for v in (row[c] for c in columns)]  # fmt: skip
+            print("| " + " | ".join(cells) + " |", flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
