@@ -15,7 +15,6 @@ from resreg.config import load_config, validate_config
 from resreg.engine.evaluate import views
 from resreg.engine.options import EvalOptions
 from resreg.engine.run import train
-from resreg.engine.schedule import Schedule
 from resreg.plugins import get_registry
 
 TINY = {
@@ -34,40 +33,7 @@ def tiny_config(**sections: dict) -> dict:
     return validate_config(config, "tiny", get_registry())
 
 
-# --- schedules and recipes -----------------------------------------------------------------------
-def test_step_schedule_divides_at_milestones():
-    s = Schedule(lr=0.1, total_steps=64000, milestones=[32000, 48000])
-    assert [s.lr_at(i) for i in (0, 31999, 32000, 48000)] == pytest.approx([0.1, 0.1, 0.01, 0.001])
-
-
-def test_warmup_lr_holds_until_the_training_error_falls_below_the_threshold():
-    s = Schedule(lr=0.1, total_steps=100, warmup_lr=0.01, warmup_until_error=0.8)
-    s.observe_train(0.85)
-    assert s.lr_at(50) == 0.01
-    s.observe_train(0.79)
-    assert s.lr_at(50) == 0.1
-    s.observe_train(0.95)  # once over, the warm-up never comes back
-    assert s.lr_at(50) == 0.1
-
-
-def test_plateau_divides_after_patience_and_state_round_trips():
-    s = Schedule(lr=0.1, total_steps=100, decay="constant", plateau_patience=2)
-    for error in (0.5, 0.4, 0.41, 0.42):
-        s.observe_eval(error)
-    assert s.lr_at(0) == pytest.approx(0.01)
-    restored = Schedule(lr=0.1, total_steps=100, decay="constant", plateau_patience=2)
-    restored.load_state_dict(s.state_dict())
-    assert restored.lr_at(0) == s.lr_at(0) and restored.best_error == 0.4
-
-
-def test_linear_warmup_and_decay_shapes():
-    s = Schedule(lr=1.0, total_steps=110, decay="linear", warmup_steps=10)
-    assert s.lr_at(0) == pytest.approx(0.1) and s.lr_at(9) == pytest.approx(1.0)
-    assert s.lr_at(60) == pytest.approx(0.5) and s.lr_at(110) == 0.0
-    c = Schedule(lr=1.0, total_steps=100, decay="cosine")
-    assert c.lr_at(50) == pytest.approx(0.5)
-
-
+# --- recipes (the schedule itself: tests/test_schedule.py) ------------------------------------------
 def test_recipes_have_the_papers_defaults():
     registry = get_registry()
     cifar = registry.build("recipe", "cifar_resnet")
