@@ -308,7 +308,10 @@ def _outcome(run: PlannedRun, code: int) -> str:
 
     if code == 0 and (run.dir / rundir.WEIGHTS).is_file():
         return "finished"
-    return "interrupted" if code in (128 + signal.SIGINT, 128 + signal.SIGTERM) else "failed"
+    from resreg.engine.launch import INTERRUPTED, RESUMABLE
+
+    # resreg train's statuses after Ctrl-C and SIGTERM/SIGUSR1 (checkpoint saved); 143: killed by a bare SIGTERM.
+    return "interrupted" if code in (INTERRUPTED, RESUMABLE, 128 + signal.SIGTERM) else "failed"
 
 
 def _last_line(log: Path) -> str:
@@ -475,7 +478,9 @@ def write_results(results: list[GroupResult], out: Path, title: str) -> list[Pat
     from resreg.plot import plot_runs
 
     note = ("Mean ± sample std (min–max) over the finished seeds, in %. Train error: the last log window "
-            "(with augmentation); test error: the last evaluation. MACs: forward multiply-adds per image.")  # fmt: skip
+            "(with augmentation); test error: the last evaluation. MACs: forward multiply-adds per image. "
+            "Wall time: of each `resreg train` process, start-up included, summed over its attempts "
+            "(runs sharing a device slow each other down).")  # fmt: skip
     table = markdown_table(results)
     write_text_atomic(out / "results.md", f"# {title}\n\n{table}\n{note}\n")
     buffer = io.StringIO()
