@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from resreg.engine.distributed import World, first_host, world_from_env
+from resreg.engine.distributed import World, first_host, processes_sharing_cores, world_from_env
 
 slow = pytest.mark.slow  # each runs real processes: 20-40 s on 2 cores
 
@@ -192,6 +192,14 @@ def test_slurm_variables_give_rank_world_and_master():
     assert world_from_env(launch_node).init_method == "tcp://10.0.0.9:18456"
     assert world_from_env({**env, "SLURM_NTASKS": "1"}) == World()  # one task: no process group
     assert world_from_env({**env, "RANK": "0", "WORLD_SIZE": "2"}).launcher == "torchrun"  # torchrun under srun wins
+
+
+def test_srun_tasks_bound_to_cores_of_their_own_share_them_with_nobody():
+    cores = len(os.sched_getaffinity(0))
+    assert processes_sharing_cores(4, {"SLURM_CPUS_PER_TASK": str(cores)}) == 1  # srun bound this task to them
+    assert processes_sharing_cores(4, {}) == 4  # torchrun's workers share the node's cores
+    if cores > 1:  # more cores than the task was given: not bound, so shared
+        assert processes_sharing_cores(4, {"SLURM_CPUS_PER_TASK": str(cores - 1)}) == 4
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,15 @@ def _slurm_master_host(env: Mapping[str, str]) -> str:
     return env.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1")
 
 
+def processes_sharing_cores(local_world_size: int, env: Mapping[str, str] = os.environ) -> int:
+    """How many processes share this one's cores: torchrun's workers share their node's, while srun
+    binds each task to SLURM_CPUS_PER_TASK cores of its own (then 1)."""
+    per_task = int(env.get("SLURM_CPUS_PER_TASK", "0") or 0)
+    if per_task and hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) <= per_task:
+        return 1
+    return local_world_size
+
+
 def first_host(nodelist: str) -> str:
     """The first host of a SLURM host list: `gpu[003-008,012],cpu1` -> `gpu003` (as `scontrol show hostnames`)."""
     match = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())

@@ -56,6 +56,8 @@ def banner(
 ) -> str:
     """The lines `resreg train` prints before its first step (rank 0)."""
     processes = f" x {world_size} processes" if world_size > 1 else ""
+    if device.type == "cuda":
+        processes = f" ({torch.cuda.get_device_name(device)}){processes}"
     settings = [f"  {name:<14} {choice.value} ({choice.reason})" for name, choice in choices.items()]
     sizes = ", ".join(f"{len(split):,} {name}" for name, split in _splits(data))
     size = "x".join(str(side) for side in data.image_size)

@@ -90,7 +90,8 @@ def train(
     clock = report.Clock()
     recipe, run = None, None
     try:
-        options, choices = resolve_engine_options(options, info.device, info.local_world_size)
+        sharing = distributed.processes_sharing_cores(info.local_world_size)
+        options, choices = resolve_engine_options(options, info.device, sharing)
         configure_torch(options, info.device)
         recipe = build_recipe(config, registry)
         data = build_data(config, registry, recipe.data_args())
