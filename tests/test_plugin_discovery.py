@@ -8,13 +8,12 @@ exactly as a user's environment would have them.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import run_process
 
 PLUGINS = {
     "resreg-toy": (
@@ -62,7 +61,7 @@ PLUGINS = {
 
 
 @pytest.fixture(scope="module")
-def plugin_site(tmp_path_factory) -> Path:
+def plugin_site(tmp_path_factory, install_plugins) -> Path:
     root = tmp_path_factory.mktemp("plugins")
     for dist, (module, source) in PLUGINS.items():
         project = root / "src" / dist
@@ -82,20 +81,11 @@ def plugin_site(tmp_path_factory) -> Path:
             py-modules = ["{module}"]
             """)
         )
-    site = root / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
-         "--target", str(site), *(str(p) for p in sorted((root / "src").iterdir()))],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return site
+    return install_plugins(*sorted((root / "src").iterdir()))
 
 
 def resreg(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PYTHONPATH": str(site), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "resreg", *args], capture_output=True, text=True, env=environment, timeout=120
-    )
+    return run_process(*args, site=site, env=env)  # tests/conftest.py
 
 
 def test_plugins_report_good_broken_and_clashing_without_crashing(plugin_site):
