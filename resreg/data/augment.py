@@ -20,19 +20,21 @@ from resreg.errors import ConfigError
 # 0..1 scale (the values of fb.resnet.torch, which the ResNet paper's recipe follows).
 _PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
 _PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 grey, as torchvision's rgb_to_grayscale
+_LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601 grey as torchvision rounds it (rgb_to_grayscale): jitter matches it
 
 
 @dataclass(kw_only=True)
 class AugmentOptions:
-    """Training-time augmentation (evaluation uses none of it).
+    """Training-time augmentation (evaluation uses none of it), set by the recipe (the `train:` section).
 
     Args:
         crop_padding: pixels of padding on each side before a random crop back to size (4 on CIFAR). The
             padding is added after normalisation, so it is the mean, as in the ResNet CIFAR recipe.
         hflip: flip half of the images left to right.
-        scale: shorter side resized to a random length in [a, b] before the crop (image folders; ImageNet: [256, 480]).
-        crop_size: side of the square crop (image folders: default the data set's image_size; ImageNet: 224).
+        scale: shorter side resized to a random length in [a, b] before the crop (ImageNet: [256, 480]); image
+            folders resize with PIL, in-memory sets by `apply_scale_crop` on the device. Evaluation then
+            resizes the shorter side to crop_size / 0.875 and takes the centre crop.
+        crop_size: side of the square crop (default: the data set's image size; ImageNet: 224).
         color_jitter: brightness, contrast and saturation each scaled by a factor in [1 - x, 1 + x].
         lighting: std of AlexNet's PCA lighting noise (0.1 in the ResNet recipe); needs RGB images.
         normalize: "channel" (subtract the mean, divide by the std of each channel) or "pixel" (subtract
@@ -49,15 +51,19 @@ class AugmentOptions:
 
     def __post_init__(self) -> None:
         if self.crop_padding < 0 or (self.crop_size is not None and self.crop_size < 1):
-            raise ConfigError(f"augment: crop_padding must be >= 0 and crop_size >= 1, got {self}")
+            raise ConfigError(
+                f"train.crop_padding must be >= 0 and train.crop_size >= 1, got {self.crop_padding}, {self.crop_size}"
+            )
         if self.scale is not None and not 1 <= self.scale[0] <= self.scale[1]:
             raise ConfigError(
-                f"augment.scale must be [shortest, longest] with 1 <= shortest <= longest, got {self.scale}"
+                f"train.scale must be [shortest, longest] with 1 <= shortest <= longest, got {list(self.scale)}"
             )
         if not 0 <= self.color_jitter < 1 or self.lighting < 0:
-            raise ConfigError(f"augment: color_jitter must be in [0, 1) and lighting >= 0, got {self}")
+            raise ConfigError(
+                f"train.color_jitter must be in [0, 1), train.lighting >= 0, got {self.color_jitter}, {self.lighting}"
+            )
         if self.normalize not in ("pixel", "channel"):
-            raise ConfigError(f"augment.normalize must be 'pixel' or 'channel', got {self.normalize!r}")
+            raise ConfigError(f"train.normalize must be 'pixel' or 'channel', got {self.normalize!r}")
 
 
 @dataclass
@@ -119,6 +125,31 @@ def apply_crop(images: torch.Tensor, where: torch.Tensor, size: tuple[int, int],
     # copy of the output, 4x faster on the CPU than indexing each output pixel (benchmarks/augment_throughput.py).
     crops = images.unfold(2, size[0], 1).unfold(3, size[1], 1)
     return crops[torch.arange(b, device=images.device), :, offsets[:, 0], offsets[:, 1]]
+
+
+def apply_scale_crop(images: torch.Tensor, short_sides: torch.Tensor, where: torch.Tensor, crop: int) -> torch.Tensor:
+    """Scale augmentation of in-memory images, what image folders get from PIL: each image resized so its
+    shorter side is its own `short_sides` entry, then a `crop` square taken at its `where` position.
+
+    One bilinear `grid_sample` for the batch: each output pixel reads the resized image's pixel, so the
+    resized images are never made (no antialiasing: shrinking below the stored size aliases a little).
+    images: [B, C, H, W] float; short_sides: [B]; where: [B, 2] draws. Returns [B, C, crop, crop].
+    """
+    b, _, h, w = images.shape
+    device = images.device
+    ratio = torch.maximum(short_sides.to(device, torch.float32), torch.tensor(float(crop), device=device)) / min(h, w)
+    sizes = torch.stack([h * ratio, w * ratio], dim=1)  # [B, 2] the resized (height, width), >= crop
+    free = (sizes - crop).clamp(min=0)
+    offsets = torch.minimum((where.to(device) * (free.floor() + 1)).floor(), free.floor())  # as load_crop: top, left
+    # In grid_sample's normalised coordinates (align_corners=False), output u in [-1, 1] over the crop reads
+    # the original at 2 * (offset + (u + 1) * crop / 2) / resized - 1 = u * crop / resized + shift.
+    scale = crop / sizes
+    shift = (2 * offsets + crop) / sizes - 1
+    theta = torch.zeros(b, 2, 3, device=device, dtype=torch.float32)
+    theta[:, 0, 0], theta[:, 0, 2] = scale[:, 1], shift[:, 1]  # x: width
+    theta[:, 1, 1], theta[:, 1, 2] = scale[:, 0], shift[:, 0]  # y: height
+    grid = F.affine_grid(theta, [b, images.shape[1], crop, crop], align_corners=False).to(images.dtype)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def apply_flip(images: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:

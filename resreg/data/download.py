@@ -1,8 +1,10 @@
 """Where data sets are looked for, and fetching them (checksummed, with a progress bar) when absent.
 
-Search order for a data set `name`: the `root` the config gives (and root/<name>), $RESREG_DATA
-(and $RESREG_DATA/<name>), the user cache directory ($XDG_CACHE_HOME or ~/.cache)/resreg/<name>,
-then /usr/share/datasets/<name with dashes> (where Debian's dataset-fashion-mnist installs).
+Search order for a data set `name`: the `root` the config gives (and root/<name>) and nothing else:
+a data.root that does not exist is an error, never a reason to use another copy found elsewhere.
+Without a root: $RESREG_DATA (and $RESREG_DATA/<name>), the user cache directory
+($XDG_CACHE_HOME or ~/.cache)/resreg/<name>, then /usr/share/datasets/<name with dashes> (where
+Debian's dataset-fashion-mnist installs).
 """
 
 from __future__ import annotations
@@ -25,16 +27,33 @@ def cache_dir(name: str) -> Path:
     return Path(base) / "resreg" / name
 
 
+#: how to go on without the data, at the end of every missing-data error.
+SYNTHETIC_HINT = "or try the pipeline without data: resreg train CONFIG data.type=synthetic"
+
+
 def search_dirs(name: str, root: str | None) -> list[Path]:
-    """Every directory where data set `name` may be, in the order they are tried."""
+    """Every directory where data set `name` may be, in the order they are tried: under `root` alone
+    when it is given (it must exist), else the usual places."""
     dashed = name.replace("_", "-")
+    if root:
+        base = Path(root).expanduser()
+        if not base.is_dir():
+            raise root_missing_error(name, base, instead="or unset it to search $RESREG_DATA and the usual places")
+        return list(dict.fromkeys([base, base / name, base / dashed]))
     dirs: list[Path] = []
-    for base in (root, os.environ.get("RESREG_DATA")):
-        if base:
-            base_path = Path(base).expanduser()
-            dirs += [base_path, base_path / name, base_path / dashed]
+    if os.environ.get("RESREG_DATA"):
+        base = Path(os.environ["RESREG_DATA"]).expanduser()
+        dirs += [base, base / name, base / dashed]
     dirs += [cache_dir(name), Path("/usr/share/datasets") / dashed]
     return list(dict.fromkeys(dirs))  # without repeats, in order
+
+
+def root_missing_error(name: str, root: Path, *, instead: str, holds: str = "the data set's files") -> DataError:
+    """The error for a data.root that does not exist (a typo must not silently pick another copy)."""
+    return DataError(
+        f"{name}: data.root {root} does not exist; point data.root at the folder that holds {holds}, "
+        f"{instead}; {SYNTHETIC_HINT}"
+    )
 
 
 def find_files(dirs: Sequence[Path], names: Sequence[str], *, gz: bool = True) -> dict[str, Path] | None:
@@ -81,7 +100,7 @@ def missing_error(what: str, dirs: Sequence[Path], names: Sequence[str], hint: s
     places = ", ".join(str(d) for d in dirs)
     return DataError(
         f"{what} not found: looked for {', '.join(names)} in {places}; put the files in one of these "
-        f"(or set data.root or $RESREG_DATA), {hint}"
+        f"(or set data.root or $RESREG_DATA), {hint}, {SYNTHETIC_HINT}"
     )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from resreg.data.download import root_missing_error
 from resreg.data.folder import scan
 from resreg.data.source import DataSource
 
@@ -20,6 +21,10 @@ def imagefolder(*, root: str, train_dir: str = "train", val_dir: str = "val", im
         image_size: side of the square crop fed to the model (224 for ImageNet).
     """
     base = Path(root).expanduser()
+    if not base.is_dir():
+        holds = f"{train_dir}/ and {val_dir}/ (one folder per class in each)" if val_dir else f"{train_dir}/<class>/"
+        instead = "or set $IMAGENET, which the shipped ImageNet configs read"
+        raise root_missing_error("imagefolder", base, instead=instead, holds=holds)
     train = scan(base / train_dir, image_size)
     val = scan(base / val_dir, image_size, train.classes) if val_dir else None
     size = (image_size, image_size)

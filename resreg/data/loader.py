@@ -24,6 +24,7 @@ from resreg.data.augment import (
     apply_crop,
     apply_flip,
     apply_lighting,
+    apply_scale_crop,
     draw,
 )
 from resreg.data.folder import FolderSplit, eval_short_side, load_crop
@@ -125,7 +126,7 @@ class _Normalize:
         if len(stats.mean) != in_chans or len(stats.std) != in_chans:
             raise ConfigError(f"normalisation statistics have {len(stats.mean)} channels, the images {in_chans}")
         if augment.lighting > 0 and in_chans != 3:
-            raise ConfigError(f"augment.lighting needs RGB images, these have {in_chans} channel(s)")
+            raise ConfigError(f"train.lighting needs RGB images, these have {in_chans} channel(s): train.lighting=0")
         shape = (in_chans, 1, 1)
         use_image = augment.normalize == "pixel" and stats.mean_image is not None
         # Without a mean image (image folders), "pixel" falls back to the channel mean: over random
@@ -152,15 +153,22 @@ class InMemoryLoader:
     """
 
     def __init__(self, split: ImageSet, plan: _Plan, augment: AugmentOptions, device: torch.device, stats: Stats):
-        if augment.scale is not None:
-            raise ConfigError("augment.scale needs an imagefolder data set; in-memory sets are padded and cropped")
         _, c, h, w = split.images.shape
         if stats.mean_image is not None and augment.normalize == "pixel" and stats.mean_image.shape != (c, h, w):
             raise ConfigError(f"the mean image is {tuple(stats.mean_image.shape)}, the images {(c, h, w)}")
+        # train.scale: resized and cropped as image folders are (apply_scale_crop), to crop_size or the image size
+        self.scale = augment.scale is not None
+        if self.scale and augment.crop_padding:
+            raise ConfigError("train.scale and train.crop_padding are two ways to crop: set one (crop_padding=0)")
         self.size = (augment.crop_size, augment.crop_size) if augment.crop_size else (h, w)
-        if self.size[0] > h + 2 * augment.crop_padding or self.size[1] > w + 2 * augment.crop_padding:
-            raise ConfigError(f"augment.crop_size={augment.crop_size} exceeds the {h}x{w} images and their padding")
-        self.crops = augment.crop_padding > 0 or self.size != (h, w)
+        if self.scale:
+            self.size = (self.size[0], self.size[0]) if augment.crop_size else (min(h, w), min(h, w))
+        elif self.size[0] > h + 2 * augment.crop_padding or self.size[1] > w + 2 * augment.crop_padding:
+            raise ConfigError(
+                f"train.crop_size={augment.crop_size} exceeds the {h}x{w} images and their padding "
+                f"(train.crop_padding={augment.crop_padding}); set train.scale=[a, b] to resize them first"
+            )
+        self.crops = self.scale or augment.crop_padding > 0 or self.size != (h, w)
         self.images, self.labels = split.images.to(device), split.labels.to(device)
         self.plan, self.augment, self.device = plan, augment, device
         self.normalize = _Normalize(stats, augment, device, c)
@@ -181,11 +189,18 @@ class InMemoryLoader:
             labels = self.labels[mine].to(self.device, non_blocking=True)
             if not self.plan.train:  # evaluation: no augmentation, a centre crop if one is asked for
                 x = self.normalize(images, None)
-                yield (apply_crop(x, torch.full((len(x), 2), 0.5), self.size) if self.crops else x), labels
+                centre = torch.full((len(x), 2), 0.5)
+                if self.scale:  # as image folders: the shorter side at crop / 0.875, the centre crop
+                    short = torch.full((len(x),), eval_short_side(self.size[0]))
+                    yield apply_scale_crop(x, short, centre, self.size[0]), labels
+                else:
+                    yield (apply_crop(x, centre, self.size) if self.crops else x), labels
                 continue
             d = self.plan.draw(self.augment, epoch, index, len(indices), crop=self.crops).rows(lo, hi)
             x = self.normalize(images, d)
-            if d.where is not None:
+            if d.short_sides is not None:
+                x = apply_scale_crop(x, d.short_sides, d.where, self.size[0])
+            elif d.where is not None:
                 x = apply_crop(x, d.where, self.size, self.augment.crop_padding)
             if d.flips is not None:
                 x = apply_flip(x, d.flips)

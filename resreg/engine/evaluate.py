@@ -18,6 +18,29 @@ from torchvision.transforms.v2.functional import ten_crop
 
 from resreg.engine.distributed import Dist, all_sum
 from resreg.engine.options import EvalOptions
+from resreg.errors import ConfigError, DataError, did_you_mean
+
+#: the splits a data set may have for evaluation, in the order they are evaluated.
+SPLITS = ("val", "test")
+
+
+def eval_splits(data: Any, splits: list[str] | None) -> dict[str, Any]:
+    """The splits of `data` (a DataSource) to evaluate: every one it has when `splits` is None, else those
+    named, each of which it must have (a missing split is an error, never skipped: the plateau rule and
+    best checkpoints watch the val error)."""
+    have = {name: getattr(data, name) for name in SPLITS if getattr(data, name, None) is not None}
+    if splits is None:
+        return have
+    for split in splits:
+        if split not in SPLITS:
+            raise ConfigError("eval.splits: " + did_you_mean(split, SPLITS, "split"))
+        if split not in have:
+            fix = "data.val_split=N (held-out train images), data.val_dir (folders), or " if split == "val" else ""
+            raise DataError(
+                f"eval.splits: data set {data.name!r} has no {split!r} split (it has: {', '.join(have) or 'none'}); "
+                f"set {fix}eval.splits=[{', '.join(have)}]"
+            )
+    return {split: have[split] for split in dict.fromkeys(splits)}
 
 
 def views(images: torch.Tensor, options: EvalOptions) -> list[torch.Tensor]:

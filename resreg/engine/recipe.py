@@ -110,6 +110,18 @@ class Recipe:
             normalize=self.normalize,
         )
 
+    def check_eval_splits(self, splits: list[str], data_name: str) -> None:
+        """Refuse a plateau rule with no val split evaluated: it watches the val error, and would never fire."""
+        if self.plateau_patience is not None and "val" not in splits:
+            from resreg.errors import ConfigError
+
+            evaluated = f"eval.splits evaluates {', '.join(splits) or 'nothing'} of data set {data_name!r}"
+            raise ConfigError(
+                f"train.plateau_patience={self.plateau_patience} watches the val error, but {evaluated}; give the "
+                "data set a val split (data.val_split=N, or data.val_dir for an image folder) and evaluate it, "
+                "or set train.plateau_patience=null train.milestones=[...]"
+            )
+
     def data_args(self) -> dict[str, Any]:
         """Arguments the recipe adds to the data set spec (where the spec leaves them unset)."""
         return {"val_split": self.val_split} if self.val_split else {}
