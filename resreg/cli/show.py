@@ -1,4 +1,5 @@
-"""Print a config fully resolved: bases merged, overrides applied, presets expanded, validated.
+"""Print a config fully resolved: bases merged, overrides applied, presets expanded, validated, and every
+default the recipe, the data set and the engine would use written out (what a run saves as config.yaml).
 
 resreg show cifar10/resnet20 train.lr=0.05 model.depths=[2,2,2]
 """
@@ -14,11 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
-    from resreg.config import load_config, validate_config
+    from resreg.config import dump_config, load_config, validate_config
     from resreg.plugins import get_registry
 
     config = validate_config(load_config(args.config, args.overrides), args.config, get_registry())
-    print(yaml.safe_dump(config, sort_keys=False, default_flow_style=None), end="")
+    print(dump_config(config), end="")
     return 0

@@ -1,12 +1,17 @@
-"""Validating a loaded config against the registry before anything is built.
+"""Validating a loaded config against the registry before anything is built, and completing it.
 
 Sections: `model` (a preset name, `{preset: ..., overrides}` or `{type: builder, ...}`), `data` (a
 dataset spec), `train` (a recipe spec), `engine` and `eval` (fixed options of the training loop),
 and `name`. Every error names the file, the key path, the bad value and what would be valid.
+
+The validated config is complete: the model preset expanded into its spec, and every default the
+recipe, the data set and the engine and eval options would use written out, so `resreg show` and a
+run's config.yaml say everything the run did.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from resreg.errors import ConfigError, did_you_mean
@@ -16,7 +21,7 @@ SECTIONS = ("name", "model", "data", "train", "engine", "eval")
 
 
 def validate_config(config: dict[str, Any], source: str, registry: Registry) -> dict[str, Any]:
-    """Check every section; return the config with the model preset expanded into its full spec."""
+    """Check every section; return the config complete: model preset expanded, defaults filled in."""
     from resreg.engine.options import EngineOptions, EvalOptions
     from resreg.models import resolve_model_spec
 
@@ -29,13 +34,77 @@ def validate_config(config: dict[str, Any], source: str, registry: Registry) -> 
             raise ConfigError(f"name: must be a string, got {out['name']!r}")
         if out.get("model") is not None:
             out["model"] = resolve_model_spec(out["model"], registry, where="model")
-        if out.get("data") is not None:
-            registry.validate("dataset", out["data"], "data")
+        recipe = None
         if out.get("train") is not None:
             registry.validate("recipe", out["train"], "train")
+            recipe = registry.build("recipe", out["train"], where="train")
+            out["train"] = _with_defaults(out["train"], recipe, {})
+        if out.get("data") is not None:
+            entry, _ = registry.validate("dataset", out["data"], "data")
+            spec = _as_mapping(out["data"])
+            # the recipe's additions (val_split) where the data set takes them and its spec leaves them unset
+            extra = recipe.data_args() if hasattr(recipe, "data_args") else {}
+            spec |= {k: v for k, v in extra.items() if k in entry.params and k not in spec}
+            out["data"] = _with_defaults(spec, None, entry.params)
         for section, options in (("engine", EngineOptions), ("eval", EvalOptions)):
-            if out.get(section) is not None:
-                registry.check_args(options, out[section], section, f"{section} option")
-        return out
+            registry.check_args(options, out.get(section) or {}, section, f"{section} option")
+            out[section] = _plain(dataclasses.asdict(options(**(out.get(section) or {}))))
+        if recipe is not None and out["eval"]["splits"] is not None and hasattr(recipe, "check_eval_splits"):
+            data = out.get("data") or {}
+            recipe.check_eval_splits(out["eval"]["splits"], data.get("type", "?"))
+        return {key: out[key] for key in SECTIONS if key in out}
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+
+
+def dump_config(config: dict[str, Any]) -> str:
+    """A config as YAML: sections and mappings as blocks, lists of plain values on one line."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def represent_list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
+        flow = all(not isinstance(v, (list, dict)) for v in value)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+    _Dumper.add_representer(list, represent_list)
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+def _as_mapping(spec: Any) -> dict[str, Any]:
+    return {"type": spec} if isinstance(spec, str) else dict(spec)
+
+
+def _with_defaults(spec: Any, built: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with every argument its component would default, in the component's order of arguments:
+    a dataclass's fields as built, else the factory's parameter defaults (those YAML can hold)."""
+    spec = _as_mapping(spec)
+    if dataclasses.is_dataclass(built) and not isinstance(built, type):
+        defaults = dataclasses.asdict(built)
+    else:
+        defaults = {name: None if p.required else p.default for name, p in params.items()}
+    complete = {"type": spec.pop("type")}
+    for key, value in defaults.items():
+        if key in spec:
+            complete[key] = spec.pop(key)
+        elif _is_plain(value) and not (key in params and params[key].required):
+            complete[key] = value
+    return _plain(complete | spec)  # then any argument the spec adds (a factory taking **kwargs)
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so the config dumps as plain YAML."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
