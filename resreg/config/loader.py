@@ -11,6 +11,10 @@ A mapping whose `type:` differs from the inherited one replaces it too: another 
 schema, so the old keys would not fit (`data.type=synthetic` drops an ImageNet `data.root`).
 The same rules hold for command-line overrides (`data={_replace_: true, type: synthetic}`).
 
+`${config_dir}` in a value is the folder of the file that holds it (a run's ensemble.yaml names its
+snapshots so, and keeps working when the run directory moves); other `${...}` are OmegaConf
+interpolations (`${oc.env:IMAGENET,data/imagenet}`).
+
 A config argument is a path, or the name of a config shipped with resreg (`cifar10/resnet20`).
 Configs are data: nothing in them is ever imported or executed; `_target_` keys are refused.
 """
@@ -29,6 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 from resreg.errors import ConfigError, did_you_mean
 
 REPLACE_KEY = "_replace_"
+CONFIG_DIR = "${config_dir}"
 SHIPPED_PACKAGE = "resreg_configs"
 
 
@@ -80,6 +85,7 @@ def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: a config is a mapping of sections, got {type(loaded).__name__}")
     _refuse_code(loaded, str(path))
+    loaded = _with_config_dir(loaded, path.parent.as_posix())
     bases = loaded.pop("base", None) or []
     if isinstance(bases, str):
         bases = [bases]
@@ -186,6 +192,17 @@ def _expand_shorthands(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(section), str):
             out[section] = {key: out[section]}
     return out
+
+
+def _with_config_dir(node: Any, folder: str) -> Any:
+    """Every `${config_dir}` in the strings of `node` replaced by `folder`."""
+    if isinstance(node, str):
+        return node.replace(CONFIG_DIR, folder)
+    if isinstance(node, Mapping):
+        return {k: _with_config_dir(v, folder) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_with_config_dir(v, folder) for v in node]
+    return node
 
 
 def _refuse_code(node: Any, where: str) -> None:

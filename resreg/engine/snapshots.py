@@ -3,7 +3,9 @@
 With `train.snapshots: M`, the lr follows M cosine cycles (resreg.engine.schedule) and the model
 is saved at the end of each as `snapshots/snapshot<k>.safetensors`. After every snapshot the run
 directory gets `ensemble.yaml`, a runnable config whose model is the ensemble of the snapshots so
-far, so `resreg eval RUN_DIR/ensemble.yaml` scores each snapshot and the ensemble in one pass.
+far, so `resreg eval RUN_DIR/ensemble.yaml` scores each snapshot and the ensemble in one pass. It names
+the snapshots relative to itself (`${config_dir}/snapshots/snapshot1.safetensors`), so the run directory
+can move.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from resreg.config.loader import CONFIG_DIR
 from resreg.io import write_text_atomic
 
 SNAPSHOT_DIR = "snapshots"
@@ -29,10 +32,12 @@ def save_snapshot(run_dir: Path, model: Any, index: int, step: int) -> Path:
 def write_ensemble_config(run_dir: Path, config: dict[str, Any]) -> Path:
     """Write ensemble.yaml: the run's data and eval sections with the snapshots saved so far as members."""
     members = sorted((run_dir / SNAPSHOT_DIR).glob("snapshot*.safetensors"), key=lambda p: int(p.stem[8:]))
+    # Relative to the file (${config_dir}, see resreg.config.loader): it evaluates from any directory, and
+    # still does after the run directory is moved or copied elsewhere.
+    paths = [f"{CONFIG_DIR}/{p.relative_to(run_dir).as_posix()}" for p in members]
     ensemble = {
         "name": f"{config.get('name', run_dir.name)}-snapshots",
-        # Absolute paths: the config is meant to be evaluated from anywhere.
-        "model": {"type": "ensemble", "combiner": "mean_probs", "members": [str(p.resolve()) for p in members]},
+        "model": {"type": "ensemble", "combiner": "mean_probs", "members": paths},
         **{k: config[k] for k in ("data", "eval", "engine") if config.get(k) is not None},
     }
     path = run_dir / ENSEMBLE_CONFIG
