@@ -1,0 +1,240 @@
+"""The first hour of a new user (issue 17): the no-data path, failures that say what to do, a complete
+resolved config, snapshot ensembles that survive a move, and a README whose tour names what exists."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from resreg.cli.main import main
+from resreg.config import find_config, load_config, validate_config
+from resreg.data import AugmentOptions, fashion_mnist, make_loader, synthetic
+from resreg.data.augment import apply_scale_crop
+from resreg.engine.evaluate import eval_splits
+from resreg.engine.options import EngineOptions, EvalOptions
+from resreg.errors import ConfigError, DataError
+from resreg.plugins import get_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+CPU = torch.device("cpu")
+
+
+def resreg_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in ("IMAGENET", "RESREG_DEBUG", "RESREG_DATA")}
+    return subprocess.run(
+        [sys.executable, "-m", "resreg", *args], capture_output=True, text=True, timeout=300, cwd=cwd,
+        env={**environ, **(env or {})},
+    )  # fmt: skip
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if "warning" not in line]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    return lines[0]
+
+
+def show(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["show", *args]) == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+# --- no data yet: data.type=synthetic -------------------------------------------------------------------------
+def test_data_type_synthetic_replaces_the_imagenet_data_section(capsys):
+    config = show(capsys, "resnet152", "data.type=synthetic")
+    defaults = {k: p.default for k, p in get_registry().get("dataset", "synthetic").params.items()}
+    assert config["data"] == {"type": "synthetic", **defaults}  # no data.root left over from ImageNet
+    assert config["eval"]["splits"] == ["val"] and config["train"]["type"] == "imagenet_resnet"
+    replaced = show(capsys, "resnet152", "data={_replace_: true, type: synthetic, num_images: 64}")
+    assert replaced["data"]["num_images"] == 64 and "root" not in replaced["data"]
+
+
+def test_in_memory_scale_crop_is_resize_then_crop():
+    """train.scale on in-memory images: the shorter side resized to the drawn length, then the crop."""
+    images = torch.rand(3, 2, 12, 16, generator=torch.Generator().manual_seed(0))
+    short = torch.tensor([24, 12, 30])  # x2, x1, x2.5
+    where = torch.tensor([[0.0, 0.0], [0.999, 0.999], [0.5, 0.25]])
+    out = apply_scale_crop(images, short, where, 10)
+    for i, s in enumerate(short.tolist()):
+        h, w = s, round(16 * s / 12)
+        resized = F.interpolate(images[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)
+        top, left = (min(int(f * (n - 10 + 1)), n - 10) for f, n in zip(where[i].tolist(), (h, w), strict=True))
+        assert torch.allclose(out[i], resized[0, :, top : top + 10, left : left + 10], atol=1e-5), i
+
+
+def test_the_imagenet_recipe_runs_on_in_memory_images():
+    source = synthetic(num_images=16, image_size=32)
+    augment = get_registry().build("recipe", "imagenet_resnet").augment()  # scale [256, 480], crop 224, lighting
+    train = make_loader(source.train, batch_size=8, train=True, augment=augment, device=CPU, seed=0, stats=source)
+    images, labels = next(train.batches(0))
+    assert images.shape == (8, 3, 224, 224) and labels.shape == (8,)
+    evaluation = make_loader(source.val, batch_size=4, train=False, augment=augment, device=CPU, seed=0, stats=source)
+    assert next(evaluation.batches(0))[0].shape == (4, 3, 224, 224)
+    with pytest.raises(ConfigError, match=r"train\.crop_size=64 exceeds the 32x32 images .* set train\.scale"):
+        make_loader(source.train, batch_size=8, train=True, augment=AugmentOptions(crop_size=64), device=CPU, seed=0,
+                    stats=source)  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", ["cifar_resnet", "cifar_densenet", "imagenet_resnet", "imagenet_densenet", "fast"])
+def test_every_recipe_runs_on_synthetic_data(recipe, tmp_path):
+    from resreg.engine.run import train
+
+    config = {
+        "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
+        "data": {"type": "synthetic", "num_images": 8, "image_size": 16},
+        "train": {"type": recipe, "unit": "step", "length": 1, "batch_size": 4, "eval_every": 1},
+        "engine": {"progress": "none", "precision": "fp32", "channels_last": False},
+        "eval": {"batch_size": 4},
+    }
+    config = validate_config(config, recipe, get_registry())
+    assert train(config, source=recipe, run_dir=tmp_path / "run") == "finished"
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+# --- failures that say what to do -------------------------------------------------------------------------
+def test_missing_imagenet_names_the_variable_data_root_and_synthetic(tmp_path):
+    line = one_line_error(resreg_cli("train", "resnet18", cwd=tmp_path))
+    assert "data.root data/imagenet does not exist" in line
+    for advice in ("$IMAGENET", "train/ and val/", "data.type=synthetic"):
+        assert advice in line, line
+
+
+def test_a_data_root_that_does_not_exist_is_an_error_not_another_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESREG_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(DataError, match=r"data\.root .*/nope does not exist; .*data\.type=synthetic"):
+        fashion_mnist(root=str(tmp_path / "nope"))  # even with the files in /usr/share/datasets, and download on
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="fashion_mnist not found") as err:
+        fashion_mnist(root=str(tmp_path / "empty"), download=False)
+    assert "/usr/share/datasets" not in str(err.value)  # a given root is searched alone
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="apt-get install dataset-fashion-mnist")
+def test_a_missing_data_root_fails_the_command_in_one_line(tmp_path):
+    line = one_line_error(resreg_cli("train", "quickstart", f"data.root={tmp_path}/typo", cwd=tmp_path))
+    assert f"fashion_mnist: data.root {tmp_path}/typo does not exist" in line
+
+
+def test_an_evaluation_split_the_data_set_lacks_is_an_error():
+    source = synthetic(num_images=8, image_size=4)
+    assert list(eval_splits(source, None)) == ["val", "test"]  # null: every split there is
+    assert list(eval_splits(source, ["test"])) == ["test"]
+    no_val = dataclasses.replace(source, val=None)
+    with pytest.raises(DataError, match=r"data set 'synthetic' has no 'val' split \(it has: test\); .*val_split"):
+        eval_splits(no_val, ["val", "test"])
+    with pytest.raises(ConfigError, match="did you mean 'test'"):
+        eval_splits(source, ["tset"])
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="apt-get install dataset-fashion-mnist")
+def test_an_evaluation_split_the_data_set_lacks_fails_the_command(tmp_path):
+    line = one_line_error(resreg_cli("train", "quickstart", "eval.splits=[val]", "data.limit=256", cwd=tmp_path))
+    assert "eval.splits: data set 'fashion_mnist' has no 'val' split (it has: test)" in line
+    assert "data.val_split=N" in line
+
+
+def test_a_plateau_rule_without_a_val_split_is_refused():
+    registry = get_registry()
+    config = load_config("resnet18", ["eval.splits=[test]"])
+    with pytest.raises(ConfigError, match=r"train\.plateau_patience=5 watches the val error.*evaluates test"):
+        validate_config(config, "resnet18", registry)
+    recipe = registry.build("recipe", "imagenet_resnet")
+    with pytest.raises(ConfigError, match="plateau_patience"):
+        recipe.check_eval_splits(["test"], "cifar10")  # null splits on a data set without val: found at build
+    recipe.check_eval_splits(["val"], "imagefolder")
+
+
+def test_shipped_configs_evaluate_splits_their_data_sets_have(capsys):
+    """The CIFAR configs named [val, test] of a data set without val (val was skipped); now: every split there is."""
+    for name in ("cifar10/resnet20", "cifar10/densenet40_k12"):
+        config = show(capsys, name)
+        assert config["eval"]["splits"] is None and config["data"]["val_split"] == 0, name
+    imagenet = show(capsys, "resnet50")
+    assert imagenet["eval"]["splits"] == ["val"] and imagenet["data"]["val_dir"] == "val"
+
+
+# --- the complete resolved config ------------------------------------------------------------------------------
+def test_show_writes_out_every_default(capsys, tmp_path):
+    registry = get_registry()
+    config = show(capsys, "cifar10/resnet20")
+    recipe = registry.get("recipe", "cifar_resnet").obj
+    assert list(config) == ["name", "model", "data", "train", "engine", "eval"]
+    assert set(config["train"]) == {"type"} | {f.name for f in dataclasses.fields(recipe)}
+    assert config["train"]["milestones"] == [32000, 48000] and config["train"]["normalize"] == "pixel"
+    assert set(config["engine"]) == {f.name for f in dataclasses.fields(EngineOptions)}
+    assert set(config["eval"]) == {f.name for f in dataclasses.fields(EvalOptions)}
+    assert set(config["data"]) == {"type", *registry.get("dataset", "cifar10").params}
+    assert "preset" not in config["model"] and config["model"]["type"] == "resnet"
+    # the complete config reads back as itself (a run's config.yaml is what --resume and eval read)
+    path = tmp_path / "config.yaml"
+    assert main(["show", "cifar10/resnet20"]) == 0
+    path.write_text(capsys.readouterr().out)
+    assert validate_config(load_config(path), str(path), registry) == config
+
+
+def test_the_recipes_val_split_is_written_into_the_data_section(capsys):
+    config = show(capsys, "cifar10/resnet20", "train.val_split=5000")
+    assert config["data"]["val_split"] == 5000
+
+
+@pytest.mark.slow
+def test_the_no_data_path_trains_and_saves_the_complete_config(tmp_path):
+    """What getting-started says: an ImageNet config on synthetic data, through the real command."""
+    run = tmp_path / "run"
+    overrides = ["data.type=synthetic", "data.num_images=16", "eval.batch_size=8", "model.depths=[1,1,1,1]"]
+    overrides += ["train.batch_size=8", "train.length=1", "train.crop_size=32", "train.scale=[36,64]"]
+    result = resreg_cli("train", "resnet18", *overrides, "--run-dir", str(run), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"] == {"type": "synthetic", "num_images": 16, "image_size": 32, "in_chans": 3,
+                             "num_classes": 10, "seed": 0}  # fmt: skip
+    assert saved["train"]["plateau_patience"] == 5 and saved["train"]["lighting"] == 0.1  # the recipe's defaults
+    assert saved["engine"]["checkpoint_every"] == 5000 and "ten_crop" in saved["eval"]
+
+
+# --- snapshot ensembles refer to their members relative to the run directory ---------------------------------
+def test_a_snapshot_ensemble_still_loads_after_the_run_dir_moves(tmp_path, monkeypatch):
+    from resreg.engine.snapshots import save_snapshot, write_ensemble_config
+    from resreg.models import create_model
+
+    monkeypatch.chdir(tmp_path)
+    run = Path("runs") / "snap"
+    model = create_model(
+        {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"}, num_classes=3
+    )
+    for index in (1, 2):
+        save_snapshot(run, model, index, step=index)
+    config = {"name": "snap", "data": {"type": "synthetic", "num_classes": 3}}
+    write_ensemble_config(run, config)
+    text = (run / "ensemble.yaml").read_text()
+    assert str(tmp_path) not in text  # nothing absolute
+    moved = tmp_path / "elsewhere" / "snap"
+    shutil.move(str(tmp_path / run), moved)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    loaded = load_config(moved / "ensemble.yaml")
+    assert loaded["model"]["members"] == [str(moved / "snapshots" / f"snapshot{i}.safetensors") for i in (1, 2)]
+    ensemble = create_model(loaded["model"]).eval()
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.allclose(ensemble(x).exp(), model.eval()(x).softmax(-1), atol=1e-5)  # two copies: the model
+
+
+# --- the README -----------------------------------------------------------------------------------------------
+def test_the_readme_tour_names_configs_and_runs_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    for config in re.findall(r"^resreg (?:show|train) ([\w/.-]+)", readme, flags=re.MULTILINE):
+        assert find_config(config).is_file(), config
+    for run in re.findall(r"runs/([\w.-]+)", readme):
+        name = run.removesuffix("...").rstrip("-.")
+        assert name in {"cifar10-resnet20", "cifar10-plain20", "quickstart"}, run  # a config's name: the run dir
+    assert "apt-get update &&" in readme
