@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
 from resreg.cli.main import main
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "resreg", *args], capture_output=True, text=True, timeout=120,
-        env={**os.environ, "RESREG_DEBUG": ""},
-    )  # fmt: skip
 
 
 def test_help_lists_commands_without_importing_torch():
@@ -32,10 +24,10 @@ def test_help_lists_commands_without_importing_torch():
     assert result.stdout.strip() == "[] True", result.stderr
 
 
-def test_usage_error_is_one_line_with_status_2():
-    result = run_cli("list", "--no-such-flag")
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "unrecognized arguments: --no-such-flag" in result.stderr
+def test_usage_error_is_one_line_with_status_2(cli):
+    result = cli("list", "--no-such-flag")
+    assert result.status == 2
+    assert result.err.count("\n") == 1 and "unrecognized arguments: --no-such-flag" in result.err
 
 
 def test_unknown_kind_suggests(capsys):
@@ -60,23 +52,24 @@ def test_plugins_lists_the_built_ins_with_distribution_and_version(capsys):
         assert f"{name}  [loaded]  resreg {__version__}" in out
 
 
-def test_missing_config_is_one_line_exit_2(tmp_path):
-    result = run_cli("show", str(tmp_path / "nope.yaml"))
-    assert result.returncode == 2
-    assert result.stderr.strip().endswith(f"config file not found: {tmp_path / 'nope.yaml'}")
-    assert "Traceback" not in result.stderr
+def test_missing_config_is_one_line_exit_2(cli, tmp_path):
+    result = cli("show", str(tmp_path / "nope.yaml"))
+    assert result.status == 2 and result.err.count("\n") == 1
+    assert result.err.strip().endswith(f"config file not found: {tmp_path / 'nope.yaml'}")
+    assert "Traceback" not in result.err
 
 
-def test_debug_flag_shows_the_traceback(tmp_path):
-    result = run_cli("--debug", "show", str(tmp_path / "nope.yaml"))
+def test_debug_flag_shows_the_traceback(resreg_process, tmp_path):
+    """About the process: the interpreter prints the traceback of the uncaught error."""
+    result = resreg_process("--debug", "show", str(tmp_path / "nope.yaml"))
     assert result.returncode != 0 and "Traceback" in result.stderr and "ConfigError" in result.stderr
 
 
 @pytest.mark.parametrize("config", ["quickstart", "cifar10/resnet20"])
-def test_typo_in_block_override_suggests_the_right_block(config):
-    result = run_cli("show", config, "model.block=botleneck")
-    assert result.returncode == 2, result.stdout
-    lines = result.stderr.strip().splitlines()
+def test_typo_in_block_override_suggests_the_right_block(cli, config):
+    result = cli("show", config, "model.block=botleneck")
+    assert result.status == 2, result.out
+    lines = result.err.strip().splitlines()
     assert len(lines) == 1, lines
     assert "model.block: unknown block 'botleneck' (did you mean 'bottleneck'?" in lines[0]
 
