@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from resreg.config.loader import merge
 from resreg.errors import ConfigError, RegistryError
-from resreg.registry import Registry, building_with
+from resreg.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -117,12 +117,11 @@ def create_model(
     spec = resolve_model_spec(spec, registry)
     weights = {k: spec.pop(k) for k in WEIGHTS_KEYS if k in spec}
     pretrained = pretrained or weights.get("pretrained")
-    with building_with(registry):
-        try:
-            model = registry.build("builder", spec, where="model")
-        except ConfigError as exc:  # raised by the builder itself: name the section it came from
-            message = str(exc)
-            raise ConfigError(message if message.startswith("model") else f"model.{message}") from None
+    try:
+        model = registry.build_model(spec, where="model")  # a builder that asks for the registry gets it
+    except ConfigError as exc:  # raised by the builder itself: name the section it came from
+        message = str(exc)
+        raise ConfigError(message if message.startswith("model") else f"model.{message}") from None
     # A builder may record a more self-contained spec itself (an ensemble inlines its members).
     model.resreg_spec = getattr(model, "resreg_spec", None) or spec
     if pretrained:

@@ -8,12 +8,16 @@ CLI, the docs and the validator can all show and check them. A spec names an ent
 
 from __future__ import annotations
 
+import ast
 import contextlib
-import contextvars
 import functools
+import importlib
+import importlib.machinery
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from resreg.errors import ConfigError, RegistryError, did_you_mean
@@ -25,6 +29,7 @@ DEFAULT_KINDS: dict[str, str] = {
     "block": "a residual (or plain) block: one unit of a stage",
     "shortcut": "the identity path of a residual block",
     "head": "what follows the last stage: classifier or features",
+    "attn": "attention on a block's residual branch (channels -> module), e.g. squeeze-and-excitation",
     "builder": "a model family builder: turns a spec into a torch.nn.Module",
     "model": "a named model preset: a declarative spec for a builder",
     "recipe": "a training recipe: optimiser, schedule, augmentation and defaults of a paper",
@@ -34,22 +39,84 @@ DEFAULT_KINDS: dict[str, str] = {
 }
 
 
-@dataclass
 class Entry:
-    """One registered component."""
+    """One registered component: a class, a function, a preset mapping, or the import path of one.
 
-    kind: str
-    name: str
-    obj: Any
-    plugin: str = "?"
-    distribution: str = "?"
-    help: str = ""
-    params: dict[str, Param] = field(default_factory=dict)
-    open_keywords: bool = False  # the factory takes **kwargs: any key is accepted
+    An import path (`"package.module:attr"`) is imported the first time the entry is built or its
+    schema is read, so a plugin registers without importing torch and `resreg list` stays fast; its
+    help line is read from the source without importing it.
+    """
+
+    def __init__(self, kind: str, name: str, obj: Any, plugin: str = "?", distribution: str = "?",
+                 help: str | None = None) -> None:  # fmt: skip
+        self.kind, self.name, self.plugin, self.distribution = kind, name, plugin, distribution
+        self.target = obj if isinstance(obj, str) else None
+        self._obj = None if isinstance(obj, str) else obj
+        self._help = help
+
+    def __repr__(self) -> str:
+        return f"Entry({self.kind!r}, {self.name!r}, plugin={self.plugin!r})"
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the component itself is imported (always, unless registered by import path)."""
+        return self._obj is not None
+
+    @property
+    def obj(self) -> Any:
+        """The component, imported on first use when it was registered by import path."""
+        if self._obj is None:
+            self._obj = import_target(self.target, f"{self.kind} {self.name!r} of plugin {self.plugin!r}")
+        return self._obj
 
     @property
     def is_factory(self) -> bool:
-        return callable(self.obj) and not isinstance(self.obj, Mapping)
+        return self.target is not None or (callable(self._obj) and not isinstance(self._obj, Mapping))
+
+    @functools.cached_property
+    def help(self) -> str:
+        if self._help is not None:
+            return self._help
+        if isinstance(self._obj, Mapping):
+            return str(self._obj.get("help", ""))
+        doc = static_docstring(self.target) if self._obj is None else None
+        return _first_line(doc if doc is not None else inspect.getdoc(self.obj))
+
+    @functools.cached_property
+    def params(self) -> dict[str, Param]:
+        """The settable arguments (see `resreg.schema`); reading them imports a lazy component."""
+        return params_of(self.obj) if self.is_factory else {}
+
+    @functools.cached_property
+    def open_keywords(self) -> bool:
+        """The factory takes **kwargs: any key is accepted."""
+        return accepts_any_keyword(self.obj) if self.is_factory else False
+
+
+def import_target(target: str, what: str) -> Any:
+    """`"package.module:attr"` -> the attribute; a failure is a `RegistryError` naming the component."""
+    module_name, _, attr = target.partition(":")
+    try:
+        return functools.reduce(getattr, attr.split("."), importlib.import_module(module_name))
+    except (ImportError, AttributeError) as exc:
+        raise RegistryError(f"{what}: cannot import {target}: {type(exc).__name__}: {exc}") from None
+
+
+def static_docstring(target: str) -> str | None:
+    """The docstring of a top-level class or function named by `"package.module:attr"`, read from its
+    source without importing the module or its parent packages. None when it cannot be."""
+    module_name, _, attr = target.partition(":")
+    try:
+        path = _source_path(module_name)
+        source = Path(path).read_text(encoding="utf-8") if path else None
+    except (ImportError, ValueError, OSError):
+        return None
+    if source is None:
+        return None
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == attr:
+            return ast.get_docstring(node) or ""
+    return None
 
 
 class Registry:
@@ -70,6 +137,9 @@ class Registry:
     def register(self, kind: str, name: str, obj: Any, *, help: str | None = None) -> Any:
         """Register `obj` (a class, a function, or for `model` presets a spec mapping) as `kind` `name`.
 
+        `obj` may also be an import path, `"package.module:attr"`: the component is imported when first
+        built or inspected, so registering it (and `resreg list`) does not import its module.
+
         Returns `obj`, so it can be used as a decorator helper. Registering a taken name raises
         `RegistryError` naming both plugins.
         """
@@ -81,20 +151,9 @@ class Registry:
                 f"{kind} {name!r} registered twice: by plugin {first.plugin!r} ({first.distribution}) "
                 f"and by plugin {plugin!r} ({distribution}); disable one with RESREG_DISABLE_PLUGINS"
             )
-        is_factory = callable(obj) and not isinstance(obj, Mapping)
-        doc = help if help is not None else _first_line(inspect.getdoc(obj) if is_factory else "")
-        if not is_factory and isinstance(obj, Mapping):
-            doc = help or str(obj.get("help", ""))
-        entries[name] = Entry(
-            kind,
-            name,
-            obj,
-            plugin,
-            distribution,
-            doc,
-            params_of(obj) if is_factory else {},
-            accepts_any_keyword(obj) if is_factory else False,
-        )
+        if isinstance(obj, str) and ":" not in obj:
+            raise RegistryError(f"{kind} {name!r}: an import path is 'package.module:attr', got {obj!r}")
+        entries[name] = Entry(kind, name, obj, plugin, distribution, help)
         return obj
 
     @contextlib.contextmanager
@@ -187,40 +246,53 @@ class Registry:
             raise ConfigError(f"{_at(where)}{what} needs {', '.join(missing)}")
 
     def partial(self, kind: str, spec: Any, where: str = "") -> Callable[..., Any]:
-        """The factory of a validated spec with its spec arguments bound; call it with the builder's."""
+        """The factory of a validated spec with its spec arguments bound; call it with the builder's.
+
+        A nested spec argument (annotated `ref(kind)`, e.g. a block's `attn`) is bound as a factory
+        too, so a component never needs the registry: `Bottleneck(..., attn=<se factory>)`.
+        """
         entry, args = self.validate(kind, spec, where)
+        for key, value in args.items():
+            nested = entry.params[key].kind_ref if key in entry.params else None
+            if nested is not None and value is not None:
+                args[key] = self.partial(nested, value, f"{where}.{key}" if where else key)
         return functools.partial(entry.obj, **args)
 
     def build(self, kind: str, spec: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
         """Validate `spec` and call its factory with the builder-supplied `args` and `kwargs`."""
         return self.partial(kind, spec, where)(*args, **kwargs)
 
+    def build_model(self, spec: Any, where: str = "model") -> Any:
+        """Call a builder with its validated arguments as written, nested specs included.
 
-_ACTIVE: contextvars.ContextVar[Registry | None] = contextvars.ContextVar("resreg_active_registry", default=None)
-
-
-@contextlib.contextmanager
-def building_with(registry: Registry) -> Iterator[Registry]:
-    """Make `registry` the one `current_registry()` returns while a model is built from it."""
-    token = _ACTIVE.set(registry)
-    try:
-        yield registry
-    finally:
-        _ACTIVE.reset(token)
+        A builder that declares a positional-only `registry` parameter (`def resnet(registry, /, *, ...)`)
+        is handed this registry, to build its components from; that is how a custom registry reaches them.
+        """
+        entry, args = self.validate("builder", spec, where)
+        return entry.obj(self, **args) if takes_registry(entry.obj) else entry.obj(**args)
 
 
-def current_registry() -> Registry:
-    """The registry a builder should resolve its nested specs (blocks, stems, ...) in.
+def takes_registry(builder: Any) -> bool:
+    """Whether a builder's first parameter is a positional `registry`."""
+    target = builder.__init__ if inspect.isclass(builder) else builder
+    parameters = [p for p in inspect.signature(target).parameters.values() if p.name != "self"]
+    return bool(parameters) and parameters[0].name == "registry" and parameters[0].kind in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )  # fmt: skip
 
-    `create_model` builds inside `building_with(registry)`, so a builder called with a custom
-    registry sees that one; elsewhere it is the registry every installed plugin filled.
-    """
-    active = _ACTIVE.get()
-    if active is not None:
-        return active
-    from resreg.plugins import get_registry
 
-    return get_registry()
+def _source_path(module_name: str) -> str | None:
+    """The source file of a module, found package by package without importing any of them (finding
+    `resreg.data.mnist` with `importlib.util.find_spec` would import `resreg.data`, and with it torch)."""
+    if module_name in sys.modules:
+        return getattr(sys.modules[module_name], "__file__", None)
+    top, *rest = module_name.split(".")
+    spec = importlib.util.find_spec(top)
+    for part in rest:
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(f"{spec.name}.{part}", list(spec.submodule_search_locations))
+    return spec.origin if spec is not None else None
 
 
 def split_spec(spec: Any, kind: str, where: str = "") -> tuple[str, dict[str, Any]]:

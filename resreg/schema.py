@@ -71,44 +71,82 @@ class Param:
 
 
 def params_of(factory: Any) -> dict[str, Param]:
-    """The keyword-only parameters of `factory` (a class or a function) with types, defaults and help."""
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    signature = inspect.signature(target)
-    try:
-        hints = typing.get_type_hints(target, include_extras=True)
-    except Exception:  # an annotation that names something unimportable: fall back to the raw strings
-        hints = {}
+    """The keyword-only parameters of `factory` (a class or a function) with types, defaults and help.
+
+    A class whose `__init__` forwards `**kwargs` to its parent's also accepts the parent's keyword-only
+    parameters: they are collected up that chain (a block on `resreg.blocks.ResidualBlock` keeps
+    `attn` and `zero_init_last` without restating them).
+    """
     # A subclass inherits its bases' argument help (recipes document their fields once, on `Recipe`).
     docs = [c.__doc__ for c in reversed(factory.__mro__)] if inspect.isclass(factory) else [inspect.getdoc(factory)]
+    chain = _signature_chain(factory)
     helps: dict[str, str] = {}
-    for doc in [*docs, inspect.getdoc(target)]:
+    for doc in [*docs, *(inspect.getdoc(target) for target in reversed(chain))]:
         helps |= _arg_help(inspect.cleandoc(doc or ""))
-    return {
-        p.name: Param(p.name, hints.get(p.name, p.annotation), p.default, helps.get(p.name, ""))
-        for p in signature.parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    }
+    params: dict[str, Param] = {}
+    for target in chain:
+        try:
+            hints = typing.get_type_hints(target, include_extras=True)
+        except Exception:  # an annotation that names something unimportable: fall back to the raw strings
+            hints = {}
+        for p in inspect.signature(target).parameters.values():
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in params:
+                params[p.name] = Param(p.name, hints.get(p.name, p.annotation), p.default, helps.get(p.name, ""))
+    return params
 
 
 def accepts_any_keyword(factory: Any) -> bool:
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
+    """Whether any keyword goes: the last callable of the forwarding chain takes `**kwargs` itself."""
+    return _takes_var_keyword(_signature_chain(factory)[-1])
+
+
+def _signature_chain(factory: Any) -> list[Any]:
+    """The callables whose keyword-only parameters `factory` accepts: itself (for a class its `__init__`)
+    and, while an `__init__` takes `**kwargs`, the next `__init__` up the MRO, to which it forwards them."""
+    if not inspect.isclass(factory):
+        return [factory]
+    chain = []
+    for cls in factory.__mro__:
+        init = vars(cls).get("__init__")
+        if init is None or (cls is object and chain):
+            continue
+        chain.append(init)
+        if not _takes_var_keyword(init):
+            break
+    return chain
+
+
+def _takes_var_keyword(target: Any) -> bool:
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _arg_help(doc: str) -> dict[str, str]:
-    """First line of each entry of a Google-style `Args:` section."""
+    """The whole text of each entry of a Google-style `Args:` section, its continuation lines joined."""
     helps: dict[str, str] = {}
-    in_args = False
+    in_args, indent, current = False, None, None
     for line in doc.splitlines():
         if re.match(r"^\s*(Args|Arguments|Parameters):\s*$", line):
-            in_args = True
+            in_args, indent, current = True, None, None
             continue
-        if in_args:
-            if line.strip() and not line.startswith((" ", "\t")):
-                break  # the next section
-            match = re.match(r"^\s+(\w+)(?:\s*\(.*?\))?:\s*(.*)$", line)
-            if match and match.group(1) not in helps:
-                helps[match.group(1)] = match.group(2).strip()
+        if not in_args or not line.strip():
+            continue
+        if not line.startswith((" ", "\t")):
+            in_args = False  # the next section
+            continue
+        depth = len(line) - len(line.lstrip())
+        match = re.match(r"^\s+\**(\w+)(?:\s*\(.*?\))?:\s*(.*)$", line)
+        if match and (indent is None or depth <= indent):
+            indent, current = depth, match.group(1)
+            if current in helps:  # documented twice in one section: the first entry wins
+                current = None
+            else:
+                helps[current] = match.group(2).strip()
+        elif current is not None and indent is not None and depth > indent:
+            helps[current] = f"{helps[current]} {line.strip()}"
     return helps
 
 

@@ -41,7 +41,8 @@ def test_output_is_the_gated_mix_of_transform_and_carry(in_chs, planes, stride):
 
 def test_schema_and_gate_bias():
     entry = get_registry().get("block", "highway")
-    assert list(entry.params) == ["gate_bias"]  # in_chs ... drop_path_rate are the builder's
+    # in_chs ... drop_path_rate are the builder's; attn and zero_init_last come from the block template
+    assert list(entry.params) == ["gate_bias", "attn", "zero_init_last"]
     assert entry.params["gate_bias"].default == -1.0 and entry.params["gate_bias"].help
     assert highway_class().expansion == 1
     block = highway_class()(4, 4, gate_bias=-3.0)
@@ -74,7 +75,7 @@ def test_gate_bias_from_the_spec_and_stochastic_depth():
     )
     blocks = [m for m in model.modules() if isinstance(m, highway_class())]
     assert all(torch.all(b.gate.bias == -3.0) for b in blocks)
-    assert isinstance(blocks[0].drop_path, nn.Identity) and blocks[-1].drop_path.drop_prob == pytest.approx(0.2)
+    assert blocks[0].drop_path is None and blocks[-1].drop_path.drop_prob == pytest.approx(0.2)
     assert isinstance(blocks[3].downsample, nn.Sequential)  # option B projection where 16 -> 32
 
 

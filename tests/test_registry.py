@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 from typing import Literal
 
@@ -129,3 +130,124 @@ def test_model_presets_expand_and_take_overrides():
     }
     with pytest.raises(ConfigError, match=r"model\.preset: unknown model 'toy4' \(did you mean 'toy3'"):
         resreg.create_model("toy4", registry=registry)
+
+
+class Base:
+    """A base component.
+
+    Args:
+        depth: how deep, a description long enough that it goes on
+            over a second line and a third
+            one, all of which are kept.
+        scale: a short one.
+    """
+
+    def __init__(self, channels: int, *, depth: int = 2, scale: float = 1.0) -> None:
+        self.channels, self.depth, self.scale = channels, depth, scale
+
+
+class Forwarding(Base):
+    """A subclass that adds an argument and forwards the rest.
+
+    Args:
+        extra: its own argument.
+    """
+
+    def __init__(self, channels: int, *, extra: bool = False, **kwargs) -> None:
+        super().__init__(channels, **kwargs)
+        self.extra = extra
+
+
+def test_schema_collects_parent_keyword_arguments_through_forwarded_kwargs():
+    registry = Registry()
+    registry.register("block", "fwd", Forwarding)
+    entry = registry.get("block", "fwd")
+    assert list(entry.params) == ["extra", "depth", "scale"]
+    assert not entry.open_keywords  # the chain ends at Base, which takes no **kwargs
+    assert entry.params["scale"].help == "a short one." and entry.params["extra"].help == "its own argument."
+    with pytest.raises(ConfigError, match=r"unknown argument 'dpeth' .*did you mean 'depth'"):
+        registry.validate("block", {"type": "fwd", "dpeth": 3})
+    built = registry.build("block", {"type": "fwd", "depth": 5, "extra": True}, 8)
+    assert (built.channels, built.depth, built.extra) == (8, 5, True)
+
+
+def test_argument_help_keeps_its_continuation_lines():
+    registry = Registry()
+    registry.register("block", "b", Base)
+    assert registry.get("block", "b").params["depth"].help == (
+        "how deep, a description long enough that it goes on over a second line and a third one, all of which are kept."
+    )
+
+
+def test_registered_by_import_path_imports_only_when_used(tmp_path, monkeypatch):
+    (tmp_path / "lazy_toy.py").write_text(
+        'IMPORTED = []\n\nclass Lazy:\n    """Imported late.\n\n    Args:\n        size: a size.\n    """\n\n'
+        "    def __init__(self, *, size: int = 3):\n        self.size = size\n\n\nIMPORTED.append(1)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry()
+    registry.register("block", "lazy", "lazy_toy:Lazy")
+    entry = registry.get("block", "lazy")
+    assert entry.help == "Imported late." and not entry.loaded  # read from the source, not imported
+    assert "lazy_toy" not in sys.modules
+    assert registry.build("block", {"type": "lazy", "size": 5}).size == 5 and entry.loaded
+    assert sys.modules["lazy_toy"].IMPORTED == [1]
+    registry.register("block", "gone", "lazy_toy:Missing")
+    with pytest.raises(RegistryError, match=r"block 'gone' of plugin '\?': cannot import lazy_toy:Missing"):
+        registry.build("block", "gone")
+    with pytest.raises(RegistryError, match=r"an import path is 'package\.module:attr'"):
+        registry.register("block", "bad", "lazy_toy.Lazy")
+
+
+def test_nested_specs_reach_a_component_as_factories_and_builders_get_the_registry():
+    class Attn:
+        def __init__(self, channels: int, *, gain: float = 1.0) -> None:
+            self.channels, self.gain = channels, gain
+
+    class Block:
+        def __init__(self, channels: int, *, attn: ref("attn") = None) -> None:
+            self.attn = attn(channels) if attn is not None else None
+
+    def net(registry: Registry, /, *, block: ref("block") = "blk") -> SimpleNamespace:
+        return SimpleNamespace(registry=registry, block=block, built=registry.build("block", block, 4))
+
+    registry = Registry()
+    registry.register("attn", "gain", Attn)
+    registry.register("block", "blk", Block)
+    registry.register("builder", "net", net)
+    model = registry.build_model({"type": "net", "block": {"type": "blk", "attn": {"type": "gain", "gain": 2}}})
+    assert model.registry is registry and model.block == {"type": "blk", "attn": {"type": "gain", "gain": 2}}
+    assert (model.built.attn.channels, model.built.attn.gain) == (4, 2)
+    with pytest.raises(ConfigError, match=r"model\.block\.attn: unknown attn 'gian'"):
+        registry.build_model({"type": "net", "block": {"type": "blk", "attn": "gian"}})
+
+
+WRAPPER = (
+    "import contextlib, io, sys\n"
+    "from resreg.cli.main import main\n"
+    "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+    "    try:\n"
+    "        status = main(sys.argv[1:])\n"
+    "    except SystemExit as exc:  # --help\n"
+    "        status = exc.code\n"
+    "print(status, len(out.getvalue()), sorted(m for m in ('torch', 'timm', 'numpy') if m in sys.modules))\n"
+)
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "blocks"], ["list", "models"], ["plugins"], ["--help"]])
+def test_listing_commands_do_not_import_torch(argv):
+    """Start-up time (issue 17): components are registered by import path, so listing them imports no torch."""
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True, timeout=300)
+    status, printed, heavy = result.stdout.split(" ", 2)
+    assert (status, heavy.strip()) == ("0", "[]"), result.stdout + result.stderr
+    assert int(printed) > 100  # it did list something
+
+
+def test_verbose_listing_imports_what_it_shows():
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", WRAPPER, "list", "blocks", "-v"], capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.stdout.startswith("0 ") and "'torch'" in result.stdout  # the schemas are read from the classes

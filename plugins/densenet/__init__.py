@@ -9,14 +9,12 @@ import yaml
 import resreg
 from resreg.registry import Registry
 
-from .convert import torchvision_densenet_legacy
-from .model import densenet
-
 
 @resreg.hookimpl
 def resreg_register(registry: Registry) -> None:
-    registry.register("builder", "densenet", densenet)
-    registry.register("converter", "torchvision_densenet_legacy", torchvision_densenet_legacy)
+    # By import path: registering (and `resreg list`) does not import torch.
+    registry.register("builder", "densenet", f"{__name__}.model:densenet")
+    registry.register("converter", "torchvision_densenet_legacy", f"{__name__}.convert:torchvision_densenet_legacy")
     presets = yaml.safe_load(files(__package__).joinpath("presets.yaml").read_text(encoding="utf-8"))
     for name, spec in presets.items():
         registry.register("model", name, spec)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import resreg
 from resreg.registry import Registry
 
-from .combiners import COMBINERS
-from .model import ensemble
-
 
 @resreg.hookimpl
 def resreg_register(registry: Registry) -> None:
-    registry.register("builder", "ensemble", ensemble)
-    for name, factory in COMBINERS.items():
-        registry.register("combiner", name, factory)
+    # By import path: registering (and `resreg list`) does not import torch.
+    registry.register("builder", "ensemble", f"{__name__}.model:ensemble")
+    for name in ("mean_logits", "mean_probs", "weighted", "majority_vote"):  # combiners.COMBINERS
+        registry.register("combiner", name, f"{__name__}.combiners:{name}")

@@ -25,7 +25,7 @@ from torch import nn
 
 from resreg.errors import ConfigError, ResregError
 from resreg.models import create_model
-from resreg.registry import current_registry
+from resreg.registry import Registry
 from resreg.schema import ref
 
 
@@ -69,10 +69,9 @@ def _member_source(entry: Any, where: str) -> tuple[Any, tuple[int, int] | None]
     return entry, None
 
 
-def _build_member(source: Any, where: str) -> nn.Module:
+def _build_member(source: Any, where: str, registry: Registry) -> nn.Module:
     from resreg.weights import load_model
 
-    registry = current_registry()
     try:
         if isinstance(source, Mapping):
             return create_model(source, registry=registry)
@@ -94,6 +93,8 @@ def _build_member(source: Any, where: str) -> nn.Module:
 
 
 def ensemble(
+    registry: Registry,
+    /,
     *,
     members: list[Any],
     combiner: ref("combiner") = "mean_probs",
@@ -110,11 +111,11 @@ def ensemble(
     """
     if not isinstance(members, list) or not members:
         raise ConfigError("members: an ensemble needs a non-empty list of members")
-    combine = current_registry().build("combiner", combiner, where="combiner")
+    combine = registry.build("combiner", combiner, where="combiner")
     built, sizes = [], []
     for i, entry in enumerate(members):
         source, size = _member_source(entry, f"members.{i}")
-        built.append(_build_member(source, f"members.{i}"))
+        built.append(_build_member(source, f"members.{i}", registry))
         sizes.append(size)
     classes = [getattr(m, "num_classes", None) for m in built]
     if len(set(classes)) != 1:

@@ -17,7 +17,7 @@ from torch import nn
 
 from resreg.errors import ConfigError
 from resreg.features import FeatureInfo
-from resreg.registry import current_registry
+from resreg.registry import Registry
 from resreg.schema import ref
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -117,6 +117,8 @@ class ResNet(nn.Module):
 
 
 def resnet(
+    registry: Registry,
+    /,
     *,
     block: ref("block") = "basic",
     depths: list[int] = (2, 2, 2, 2),
@@ -134,6 +136,9 @@ def resnet(
 ) -> ResNet:
     """ResNets, plain nets, pre-activation nets, ResNeXts and more: stem, stages of blocks, head.
 
+    `registry` is the one the model is built from (`create_model` hands it over); the stem, blocks,
+    shortcuts and head of the spec are built from it.
+
     Args:
         block: the block of every stage (basic, bottleneck, preact_basic, preact_bottleneck, plain, ...).
         depths: blocks per stage ([2, 2, 2, 2] for ResNet-18, [n, n, n] for the CIFAR nets).
@@ -149,7 +154,6 @@ def resnet(
         features_only: return the feature maps of `out_indices` instead of logits (no head).
         out_indices: which features: 0 is the stem's output, 1.. the stages (default: all).
     """
-    registry = current_registry()
     depths, widths = list(depths), list(widths)
     if len(depths) != len(widths):
         raise ConfigError(f"depths: {len(depths)} stages ({depths}) but widths has {len(widths)} ({widths})")

@@ -37,6 +37,3 @@ class ClassifierHead(nn.Module):
     def reset(self, owner: nn.Module, num_features: int, num_classes: int) -> None:
         """Give `owner` a new classifier for `num_classes` (0: none, the pooled features come out)."""
         owner.global_pool, owner.fc = create_classifier(num_features, num_classes, pool_type=self.pool)
-
-
-HEADS = {"classifier": ClassifierHead}

@@ -75,6 +75,3 @@ def shortcut_d(in_chs: int, out_chs: int, stride: int) -> nn.Module | None:
 def shortcut_none(in_chs: int, out_chs: int, stride: int) -> bool:
     """none: no shortcut; every block is plain (the paper's plain networks)."""
     return NO_SHORTCUT
-
-
-SHORTCUTS = {"A": shortcut_a, "B": shortcut_b, "C": shortcut_c, "D": shortcut_d, "none": shortcut_none}

@@ -68,6 +68,3 @@ class CifarStem(nn.Module):
             self.act1 = nn.ReLU(inplace=True)
         self.out_chs, self.reduction = width, 1
         self.feature_module, self.feature_reduction = ("act1" if norm else "conv1"), 1
-
-
-STEMS = {"imagenet": ImageNetStem, "deep": DeepStem, "cifar": CifarStem}
