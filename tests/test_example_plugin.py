@@ -2,10 +2,11 @@
 
 The distribution is built and installed with pip (no network, no build isolation) into a temporary
 folder that subprocesses get on PYTHONPATH, as tests/test_plugin_discovery.py does: the plugin is
-found through its entry point only. Then: it is listed with its distribution, the generic model
-tests cover its blocks and preset, its seresnet50 takes timm's weights, a config with
-`block: se_bottleneck` trains, and a model pushed to the (local) Hub records the dependency, so
-pulling it without the plugin names `pip install resreg-se`.
+found through its entry point only. Then: it is listed with its distribution, the plugin's own tests
+(written with the `resreg.testing` kit) and the generic model tests cover its components, its
+seresnet50 and ecaresnet50d take timm's weights, a config with `block: inverted_residual` trains, and a
+model pushed to the (local) Hub records the dependency, so pulling it without the plugin names
+`pip install resreg-se`.
 """
 
 from __future__ import annotations
@@ -68,20 +69,35 @@ def resreg_many(site: Path | None, *commands: list[str], **env: str) -> list[tup
 
 
 def test_listed_with_its_distribution_and_by_resreg_plugins(site):
-    (status, blocks, _), (_, plugins, plugins_err) = resreg_many(site, ["list", "blocks", "-v"], ["plugins"])
+    (status, blocks, _), (_, attns, _), (_, plugins, plugins_err) = resreg_many(
+        site, ["list", "blocks", "-v"], ["list", "attn", "-v"], ["plugins"]
+    )
     assert status == 0
-    lines = blocks.splitlines()
-    for name in ("se_basic", "se_bottleneck"):
-        assert any(line.startswith(name) and "se (resreg-se)" in line for line in lines), blocks
-    assert "    rd_ratio: float = 0.0625  # squeeze ratio" in blocks
+    line = next(line for line in blocks.splitlines() if line.startswith("inverted_residual"))
+    assert "se (resreg-se)" in line and "MobileNetV2's inverted residual" in line, blocks
+    # the block's own argument, then the ones the template gives it through **kwargs, with their whole help
+    block_params = blocks.split("inverted_residual", 1)[1].split("\n")[1:4]
+    assert [p.split(":")[0].strip() for p in block_params] == ["expand_ratio", "attn", "zero_init_last"]
+    assert "    kernel_size: int | null = None  # size of the 1D convolution (default: adapted" in attns
+    assert any(line.startswith("se ") and "resnet" in line for line in attns.splitlines()), attns  # built in
     assert plugins_err == ""
     assert "se  [loaded]  resreg-se 0.1.0  (resreg_se)" in plugins
-    assert "    block: se_basic, se_bottleneck\n    model: seresnet50" in plugins
+    assert "    block: inverted_residual\n    attn: eca\n    model: ecaresnet50d, seresnet50" in plugins
+
+
+def test_the_plugins_own_tests_run_resregs_checks_over_it(site):
+    """examples/resreg-se/tests uses the kit (resreg.testing): every component gets the generic checks."""
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")]
+    result = run(argv, site, cwd=EXAMPLE)
+    assert result.returncode == 0, result.stdout[-3000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    # eca, inverted_residual: documented, forward_backward, save_load; two presets: those and features
+    assert summary.startswith("14 passed"), summary
 
 
 def test_generic_model_tests_cover_the_plugin(site):
     """tests/test_models.py is parametrised over the registry: installing the plugin adds its cases."""
-    select = "seresnet50 or se_basic or se_bottleneck"
+    select = "seresnet50 or ecaresnet50d or inverted_residual"
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_models.py")]
     result = run([*argv, "-k", select], site, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -89,12 +105,13 @@ def test_generic_model_tests_cover_the_plugin(site):
     assert passed >= 6, result.stdout[-500:]  # the preset's cases and one per block
 
 
-def test_seresnet50_has_timms_keys_and_logits(site):
-    code = """if True:
+@pytest.mark.parametrize(("name", "params"), [("seresnet50", 28_088_024), ("ecaresnet50d", 25_576_350)])
+def test_presets_have_timms_keys_and_logits(site, name, params):
+    code = f"""if True:
         import torch, timm, resreg
         torch.manual_seed(0)
-        theirs = timm.create_model("seresnet50").eval()
-        ours = resreg.create_model("seresnet50").eval()
+        theirs = timm.create_model("{name}").eval()
+        ours = resreg.create_model("{name}").eval()
         a, b = theirs.state_dict(), ours.state_dict()
         assert list(a) == list(b), [k for k in a if k not in b][:5]
         assert all(a[k].shape == b[k].shape for k in a)
@@ -106,15 +123,15 @@ def test_seresnet50_has_timms_keys_and_logits(site):
     """
     result = run([sys.executable, "-c", code], site)
     assert result.returncode == 0, result.stderr
-    difference, params = result.stdout.split()
+    difference, count = result.stdout.split()
     assert float(difference) <= 1e-5
-    assert int(params) == 28_088_024  # timm's seresnet50
+    assert int(count) == params  # timm's
 
 
 def test_trains_pushes_records_the_dependency_and_names_it_when_absent(site, tmp_path):
     run_dir = tmp_path / "runs" / "se20"
     short = [
-        "data={type: synthetic, num_images: 64, in_chans: 1, num_classes: 10}", "model.block=se_bottleneck",
+        "data={type: synthetic, num_images: 64, in_chans: 1, num_classes: 10}", "model.block=inverted_residual",
         "train.unit=step", "train.length=3", "train.batch_size=16", "eval.batch_size=16", "engine.log_every=1",
         "engine.progress=none", "engine.precision=fp32", "engine.channels_last=false",
     ]  # fmt: skip
@@ -142,13 +159,13 @@ def test_trains_pushes_records_the_dependency_and_names_it_when_absent(site, tmp
     assert pushed[0] == 0, pushed[2]
     record = yaml.safe_load(files["resreg.yaml"])
     assert record["plugins"]["resreg-se"] == "0.1.0"
-    se_block = {"kind": "block", "name": "se_bottleneck", "distribution": "resreg-se", "version": "0.1.0"}
+    se_block = {"kind": "block", "name": "inverted_residual", "distribution": "resreg-se", "version": "0.1.0"}
     assert se_block in record["components"] and "curves.png" in files
     assert pulled[:2] == (0, pushed[1]), pulled
 
-    assert listed == 0 and "se_bottleneck" not in blocks  # without the install the plugin is really absent
+    assert listed == 0 and "inverted_residual" not in blocks  # without the install the plugin is really absent
     status, _, error = absent
     assert status == 2 and error.count("\n") == 1, error
     assert error.startswith("resreg pull: error: hf-hub:me/se20@")
-    assert "block 'se_bottleneck' is not provided by any installed plugin" in error
+    assert "block 'inverted_residual' is not provided by any installed plugin" in error
     assert error.rstrip().endswith("pip install resreg-se")

@@ -27,6 +27,7 @@ COMMANDS = {
     "show": "resreg.cli.show",
     "summary": "resreg.cli.summary",
     "plugins": "resreg.cli.plugins",
+    "plugin": "resreg.cli.plugin",
     "push": "resreg.cli.push",
     "pull": "resreg.cli.pull",
     "plot": "resreg.cli.plot",

@@ -1,36 +1,32 @@
-"""resreg-se: squeeze-and-excitation blocks for resreg, a third-party plugin.
-
-Installed, it is found through the `resreg` entry-point group (see pyproject.toml) and registers the
-blocks `se_basic` and `se_bottleneck` and the preset `seresnet50`. It uses resreg's public API
-only: `resreg.hookimpl` and the registry it is handed.
-"""
+"""resreg-se: the attention `eca`, the block `inverted_residual` and the presets `seresnet50` and
+`ecaresnet50d`, registered by import path (`resreg list` does not import torch) through the `resreg`
+entry point (see pyproject.toml)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import resreg
-
-from .blocks import SEBasicBlock, SEBottleneck
 
 __version__ = "0.1.0"
 
-#: A preset is a spec for a builder, here resreg's built-in `resnet`; `help` and `meta` describe it.
-#: timm's seresnet50 is resnet50 with SE in every bottleneck: same stem, shortcuts (B) and head.
-PRESETS: dict[str, dict[str, Any]] = {
+#: Presets are specs for resreg's built-in `resnet` builder; attention goes in a block's `attn` slot.
+#: timm's seresnet50 is resnet50 with SE in every bottleneck, ecaresnet50d resnet50d with ECA.
+PRESETS = {
     "seresnet50": {
-        "type": "resnet",
-        "block": "se_bottleneck",
-        "depths": [3, 4, 6, 3],
+        "preset": "resnet50", "block": {"type": "bottleneck", "attn": "se"},
         "help": "SE-ResNet-50 (Hu et al. 2018), timm's seresnet50 layout",
         "meta": {"paper": "Hu et al. 2018", "paper_error": 23.29, "dataset": "imagenet"},
     },
-}
+    "ecaresnet50d": {
+        "preset": "resnet50d", "block": {"type": "bottleneck", "attn": "eca"},
+        "help": "ECA-ResNet-50-D (Wang et al. 2020), timm's ecaresnet50d layout",
+        "meta": {"paper": "Wang et al. 2020", "dataset": "imagenet"},
+    },
+}  # fmt: skip
 
 
 @resreg.hookimpl
-def resreg_register(registry: Any) -> None:
-    registry.register("block", "se_basic", SEBasicBlock)
-    registry.register("block", "se_bottleneck", SEBottleneck)
+def resreg_register(registry: resreg.Registry) -> None:
+    registry.register("attn", "eca", f"{__name__}.parts:eca")
+    registry.register("block", "inverted_residual", f"{__name__}.parts:InvertedResidual")
     for name, spec in PRESETS.items():
         registry.register("model", name, spec)
