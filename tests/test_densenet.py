@@ -213,6 +213,29 @@ def test_memory_efficient_layers_really_checkpoint():
     assert len(saved) < len(plain)
 
 
+def test_set_grad_checkpointing_switches_memory_efficient_as_timms():
+    torch.manual_seed(0)
+    model = resreg.create_model(TINY).train()
+    reference = resreg.create_model(TINY).train()
+    reference.load_state_dict(model.state_dict())
+    model.set_grad_checkpointing()
+    layers = [m for m in model.modules() if hasattr(m, "memory_efficient")]
+    assert layers and all(m.memory_efficient for m in layers) and model.grad_checkpointing
+    x = torch.randn(2, 3, 16, 16)
+    saved, plain = [], []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = model(x)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: plain.append(t) or t, lambda t: t):
+        expected = reference(x)
+    assert torch.allclose(out, expected, atol=1e-5) and len(saved) < len(plain)
+    out.sum().backward()
+    expected.sum().backward()
+    grads = dict(reference.named_parameters())
+    assert all(torch.allclose(p.grad, grads[k].grad, atol=1e-5) for k, p in model.named_parameters())
+    model.set_grad_checkpointing(False)
+    assert not any(m.memory_efficient for m in layers)
+
+
 def test_builder_contract():
     model = resreg.create_model(TINY).eval()
     assert model.resreg_spec["type"] == "densenet"

@@ -174,3 +174,32 @@ def test_preact_projection_reads_the_preactivated_input():
         branch = block.conv2(block.act(block.norm2(branch)))
         branch = block.conv3(block.act(block.norm3(branch)))
         assert torch.allclose(block(x), branch + block.downsample(preact), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "preact_resnet164"])
+def test_grad_checkpointing_gives_the_same_outputs_gradients_and_running_stats(name):
+    """timm's set_grad_checkpointing: every block recomputed in backward; nothing observable changes."""
+    torch.manual_seed(0)
+    spec = {"preset": name, "depths": [2, 2, 2], "drop_path_rate": 0.2}  # drop path: the RNG is replayed too
+    plain = resreg.create_model(spec).train()
+    checkpointed = resreg.create_model(spec).train()
+    checkpointed.load_state_dict(plain.state_dict())
+    checkpointed.set_grad_checkpointing()
+    x = torch.randn(4, 3, 16, 16)
+    results = []
+    for model in (plain, checkpointed):
+        torch.manual_seed(1)
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t, saved=saved: saved.append(t) or t, lambda t: t):
+            out = model(x)
+        out.logsumexp(1).mean().backward()
+        grads = {k: p.grad.clone() for k, p in model.named_parameters()}
+        stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "batches" in k}
+        results.append((out.detach(), grads, stats, len(saved)))
+    (out0, g0, s0, n0), (out1, g1, s1, n1) = results
+    assert n1 < n0 / 2  # really checkpointed: far fewer tensors kept for backward
+    assert torch.allclose(out0, out1, atol=1e-6)
+    assert all(torch.allclose(g0[k], g1[k], atol=1e-5) for k in g0)
+    assert all(torch.equal(s0[k], s1[k]) for k in s0)  # the recomputation does not count the batch twice
+    with torch.no_grad():  # and nothing is checkpointed where nothing is kept anyway
+        assert torch.allclose(checkpointed.eval()(x), plain.eval()(x), atol=1e-6)

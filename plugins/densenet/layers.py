@@ -7,34 +7,15 @@ the same state-dict entries as a plain BatchNorm2d, and the same module tree as 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from timm.layers import BatchNormAct2d
 from torch import nn
-from torch.utils.checkpoint import checkpoint
+
+from resreg.grad_checkpoint import checkpointed
 
 
 def _dropout(rate: float) -> nn.Module:
     return nn.Dropout(rate) if rate > 0 else nn.Identity()
-
-
-@contextlib.contextmanager
-def _running_stats_kept(norm: nn.Module) -> Iterator[None]:
-    """Undo the running-statistics update of a recomputation.
-
-    Checkpointing runs `norm1` a second time, in training mode, during the backward pass; without this the
-    batch would be counted twice in running_mean/var and num_batches_tracked (torchvision and timm do count
-    it twice), so a memory-efficient model would evaluate differently from a normal one after training.
-    """
-    saved = [b.clone() for b in norm.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in zip(norm.buffers(), saved, strict=True):
-                buffer.copy_(value)
 
 
 class DenseLayer(nn.Module):
@@ -67,12 +48,8 @@ class DenseLayer(nn.Module):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
-            out = checkpoint(
-                self._first_conv,
-                *features,
-                use_reentrant=False,
-                context_fn=lambda: (contextlib.nullcontext(), _running_stats_kept(self.norm1)),
-            )
+            # The recomputation leaves norm1's running statistics alone (see resreg.grad_checkpoint).
+            out = checkpointed(self._first_conv, *features, stats_of=self.norm1)
         else:
             out = self._first_conv(*features)
         if self.conv2 is not None:

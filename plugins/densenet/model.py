@@ -19,7 +19,7 @@ from torch import nn
 from resreg.errors import ConfigError
 from resreg.features import FeatureInfo
 
-from .layers import DenseBlock, Transition
+from .layers import DenseBlock, DenseLayer, Transition
 
 # Normalisation of the data the presets were trained on (ImageNet / CIFAR-10), for pretrained_cfg.
 _MEAN_STD = {
@@ -81,6 +81,7 @@ class DenseNet(nn.Module):
         self.num_features = chs
         self.num_classes = num_classes
         self.features_only = features_only
+        self.grad_checkpointing = memory_efficient
         self.global_pool, self.classifier = create_classifier(chs, num_classes, pool_type="avg")
         mean, std = _MEAN_STD[stem]
         if in_chans != 3:  # e.g. grey images: one statistic per channel, the average of the colour ones
@@ -127,6 +128,14 @@ class DenseNet(nn.Module):
         self.out_indices = indices
         self.num_features = self.feature_info[-1]["num_chs"]
         self.reset_classifier(0)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """timm's switch for what DenseNet calls memory_efficient: recompute each dense layer's concatenation,
+        first BN-ReLU and first conv in the backward pass (outputs, gradients and BN statistics unchanged)."""
+        self.grad_checkpointing = enable
+        for module in self.modules():
+            if isinstance(module, DenseLayer):
+                module.memory_efficient = enable
 
     def get_classifier(self) -> nn.Module:
         return self.classifier

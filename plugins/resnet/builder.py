@@ -17,6 +17,7 @@ from torch import nn
 
 from resreg.errors import ConfigError
 from resreg.features import FeatureInfo
+from resreg.grad_checkpoint import checkpointed
 from resreg.registry import Registry
 from resreg.schema import ref
 
@@ -77,14 +78,28 @@ class ResNet(nn.Module):
             "mean": IMAGENET_MEAN,
             "std": IMAGENET_STD,
         }
-        self.grad_checkpointing = False
+        self.grad_checkpointing = False  # see set_grad_checkpointing
 
     # --- timm's model API -------------------------------------------------------------------------
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in the backward pass instead of keeping them, as timm's
+        `set_grad_checkpointing`: far less activation memory for about one more forward pass of compute.
+        Outputs, gradients and BN running statistics are unchanged (see resreg.grad_checkpoint)."""
+        self.grad_checkpointing = enable
+
+    def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        stage = getattr(self, f"layer{i}")
+        if not (self.grad_checkpointing and self.training and torch.is_grad_enabled()):
+            return stage(x)
+        for block in stage:
+            x = checkpointed(block, x, stats_of=block)
+        return x
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         for name in self.stem_names:
             x = getattr(self, name)(x)
         for i in range(1, self.num_stages + 1):
-            x = getattr(self, f"layer{i}")(x)
+            x = self._stage(i, x)
         return x if self.norm is None else self.norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -98,7 +113,7 @@ class ResNet(nn.Module):
             if name == self.stem_feature_module:
                 outputs.append(x)
         for i in range(1, self.num_stages + 1):
-            x = getattr(self, f"layer{i}")(x)
+            x = self._stage(i, x)
             outputs.append(self.norm(x) if self.norm is not None and i == self.num_stages else x)
         return outputs
 
