@@ -23,12 +23,32 @@ _LAZY = {
     "validate_config": "resreg.config",
     "get_registry": "resreg.plugins",
     "Registry": "resreg.registry",
+    "Entry": "resreg.registry",
     "ref": "resreg.schema",
+    "FeatureInfo": "resreg.features",
     "ResregError": "resreg.errors",
     "ConfigError": "resreg.errors",
+    "RegistryError": "resreg.errors",
     "WeightsError": "resreg.errors",
     "DataError": "resreg.errors",
 }
+
+#: The modules a plugin may import (docs/api.md documents them; import-linter in pyproject.toml keeps
+#: plugins/ and examples/ to them). Everything else in resreg is internal and may change.
+PUBLIC_MODULES = (
+    "resreg",
+    "resreg.blocks",  # the residual-block template and the ResNet blocks
+    "resreg.testing",  # the plugin authors' test kit
+    "resreg.registry",
+    "resreg.schema",
+    "resreg.errors",
+    "resreg.features",
+    "resreg.models",
+    "resreg.weights",
+    "resreg.grad_checkpoint",
+    "resreg.engine.recipe",  # the recipe base
+    "resreg.data",  # the data-set contract
+)
 
 __all__ = ["__version__", "hookimpl", *_LAZY]
 
