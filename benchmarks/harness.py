@@ -8,13 +8,14 @@ puts benchmarks/ first on sys.path).
 
 from __future__ import annotations
 
-import os
 import platform
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+
+from resreg.engine.precision import usable_cores  # the affinity mask: what the engine uses too
 
 
 def cpu_model() -> str:
@@ -25,14 +26,6 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask), never more."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity masks on macOS and Windows
-        return os.cpu_count() or 1
 
 
 def set_threads(requested: int, *, smoke: bool) -> int:
