@@ -54,7 +54,7 @@ def main() -> int:
     args = parser.parse_args()
     overrides = list(args.overrides)
     if args.smoke:
-        overrides += ["data.limit=2000", "train.length=20", "train.unit=step", "engine.checkpoint_every=0"]
+        overrides += ["data.limit=2000", "train.length=1", "engine.checkpoint_every=0"]  # 16 steps, one eval
     run_dir = Path(tempfile.mkdtemp(prefix="quickstart-time-")) / "run"
     command = [sys.executable, "-m", "resreg", "train", args.config, "--run-dir", str(run_dir),
                "engine.progress=lines", *overrides]  # fmt: skip
