@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "create_model": "resreg.models",
     "list_models": "resreg.models",
+    "predict": "resreg.prediction",  # not resreg.predict: a submodule of that name would shadow the function
     "load_config": "resreg.config",
     "validate_config": "resreg.config",
     "get_registry": "resreg.plugins",
@@ -46,6 +47,7 @@ PUBLIC_MODULES = (
     "resreg.models",
     "resreg.weights",
     "resreg.grad_checkpoint",
+    "resreg.run_info",  # what training hooks receive as `run`
     "resreg.engine.recipe",  # the recipe base
     "resreg.data",  # the data-set contract
 )

@@ -12,12 +12,13 @@ a plugin may accept any subset of them. Example:
 
 Training callbacks (`resreg_run_start` ... `resreg_run_end`) are called on rank 0 only; their
 return values are ignored. `run` is the `resreg.engine` run object: `run.dir` (a Path), `run.config`
-(the resolved config as a dict), `run.model`, `run.step` (optimizer steps done).
+(the resolved config as a dict), `run.model`, `run.step` (optimizer steps done); its type is
+`resreg.run_info.RunInfo`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from resreg.registry import Registry
+    from resreg.run_info import RunInfo
 
 PROJECT = "resreg"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -42,12 +44,12 @@ def resreg_register(registry: Registry) -> None:
 
 
 @hookspec
-def resreg_run_start(run: Any) -> None:
+def resreg_run_start(run: RunInfo) -> None:
     """A training run is about to take its first step (or its first step after a resume)."""
 
 
 @hookspec
-def resreg_step_end(run: Any, metrics: dict[str, float]) -> None:
+def resreg_step_end(run: RunInfo, metrics: dict[str, float]) -> None:
     """Called every `engine.log_every` optimizer steps with that window's averages.
 
     `metrics` holds at least `loss` and `lr`; calling it on every step would force a device sync per step.
@@ -55,15 +57,15 @@ def resreg_step_end(run: Any, metrics: dict[str, float]) -> None:
 
 
 @hookspec
-def resreg_eval_end(run: Any, metrics: dict[str, float]) -> None:
+def resreg_eval_end(run: RunInfo, metrics: dict[str, float]) -> None:
     """An evaluation finished; `metrics` holds e.g. `val_loss`, `val_error`, `test_error`."""
 
 
 @hookspec
-def resreg_checkpoint_saved(run: Any, path: Path) -> None:
+def resreg_checkpoint_saved(run: RunInfo, path: Path) -> None:
     """A checkpoint was written (atomically) to `path`."""
 
 
 @hookspec
-def resreg_run_end(run: Any, metrics: dict[str, float]) -> None:
+def resreg_run_end(run: RunInfo, metrics: dict[str, float]) -> None:
     """A training run ended (finished, interrupted or stopped on a non-finite loss); final metrics."""
