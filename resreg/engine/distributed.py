@@ -41,16 +41,20 @@ class Dist:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` -> cuda (this process's GPU), then mps, then cpu; otherwise the named device."""
+    """`auto` -> cuda (this process's GPU), then mps, then cpu; otherwise the named device.
+
+    A process's GPU is its local rank among the GPUs it sees: all of the node's under torchrun, or
+    only its own where srun's --gpus-per-task narrowed CUDA_VISIBLE_DEVICES (then it is cuda:0).
+    """
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
+        device = torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
     return device
 
 

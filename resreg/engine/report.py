@@ -63,6 +63,7 @@ def banner(
     size = "x".join(str(side) for side in data.image_size)
     start = f", resuming at step {step:,}" if step else ""
     checkpoints = f"every {checkpoint_every:,} steps" if checkpoint_every else "at evaluations"
+    epochs = total_steps / steps_per_epoch
     return "\n".join(
         [
             f"resreg train: run dir {run_dir}",
@@ -71,7 +72,7 @@ def banner(
             f"  {'model':<14} {model_name}: {_count(parameters)} parameters, "
             f"{_count(macs)} MACs per {data.in_chans}x{size} image",
             f"  {'data':<14} {data.name}: {sizes} images, {data.num_classes} classes, batch {batch_size}",
-            f"  {'steps':<14} {total_steps:,} ({total_steps / steps_per_epoch:.4g} epochs of {steps_per_epoch:,})"
+            f"  {'steps':<14} {total_steps:,} ({epochs:.4g} epoch{'s' if epochs != 1 else ''} of {steps_per_epoch:,})"
             f"{start}; evaluation every {eval_every:,}, checkpoint {checkpoints}",
         ]
     )
