@@ -18,11 +18,11 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from plugin_site import write_plugin_site
 from safetensors.torch import load_file
 
 from resreg.engine.distributed import World, first_host, processes_sharing_cores, world_from_env
@@ -69,14 +69,8 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """A plugin distribution on a path entry: its module and a dist-info with the entry point."""
-    root = tmp_path_factory.mktemp("site")
-    (root / "resreg_nonorm.py").write_text(textwrap.dedent(PLUGIN))
-    info = root / "resreg_nonorm-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: resreg-nonorm\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[resreg]\nnonorm = resreg_nonorm\n")
-    return root
+    """A plugin distribution on a path entry (tests/plugin_site.py)."""
+    return write_plugin_site(tmp_path_factory.mktemp("site"), "nonorm", PLUGIN)
 
 
 LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")

@@ -11,13 +11,13 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from plugin_site import write_plugin_site
 
 pytestmark = pytest.mark.slow  # each starts a real training process (about 15 s on 2 busy cores)
 
@@ -61,14 +61,8 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """A plugin distribution on a path entry: its module and a dist-info with the entry point."""
-    root = tmp_path_factory.mktemp("site")
-    (root / "resreg_probe.py").write_text(textwrap.dedent(PLUGIN))
-    info = root / "resreg_probe-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: resreg-probe\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[resreg]\nprobe = resreg_probe\n")
-    return root
+    """A plugin distribution on a path entry (tests/plugin_site.py)."""
+    return write_plugin_site(tmp_path_factory.mktemp("site"), "probe", PLUGIN)
 
 
 def command(tmp_path: Path, config: dict, *args: str) -> list[str]:
