@@ -174,6 +174,11 @@ def get_registry() -> Registry:
     return get_plugins().registry
 
 
+def loaded_plugin_infos() -> list[PluginInfo]:
+    """How each plugin went, when the plugins are loaded (an empty list before; loading nothing)."""
+    return list(_plugins.infos) if _plugins is not None else []
+
+
 def reset_plugins() -> None:
     """Forget the loaded plugins (tests; after installing a plugin in a running process)."""
     global _plugins

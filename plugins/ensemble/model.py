@@ -11,6 +11,8 @@ A member is any model source:
 Members may differ in architecture and input size: the ensemble resizes the input for a member
 that asks for another size. Once built, the ensemble's spec inlines every member's spec, so saving
 it writes one file (all members' weights under `members.<i>.`) that rebuilds without the sources.
+A spec read from such a file (or a repo) is untrusted: its members must be inline specs, never
+paths, run dirs or repos (see `resreg.trust`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resreg.errors import ConfigError, ResregError
-from resreg.models import create_model
+from resreg.errors import ConfigError, ResregError, WeightsError
+from resreg.models import create_model, untrusted_origin
 from resreg.registry import Registry
 from resreg.schema import ref
 
@@ -75,6 +77,14 @@ def _build_member(source: Any, where: str, registry: Registry) -> nn.Module:
     try:
         if isinstance(source, Mapping):
             return create_model(source, registry=registry)
+        origin = untrusted_origin()
+        if origin is not None and isinstance(source, str) and ("model", source) in registry:
+            return create_model(source, registry=registry)  # a preset name: a spec, looked up, never a path
+        if origin is not None:  # a spec from a file or repo must not make resreg read other files or repos
+            raise WeightsError(
+                f"{where}: refused: a member of a spec read from {origin} must be an inline spec whose weights "
+                f"are in the same file, got {source!r}"
+            )
         if not isinstance(source, str):
             raise ConfigError(f"{where}: a member is a preset, a spec, a path or hf-hub:owner/name, got {source!r}")
         if source.startswith("hf-hub:") or Path(source).expanduser().exists():
@@ -84,9 +94,7 @@ def _build_member(source: Any, where: str, registry: Registry) -> nn.Module:
                               registry=registry)  # fmt: skip
         if ("model", source) in registry:
             return create_model(source, registry=registry)
-        raise ConfigError(
-            f"{where}: {source!r} is neither a model preset nor an existing file, folder or hf-hub: repo"
-        )
+        raise ConfigError(f"{where}: {source!r} is neither a model preset nor an existing file, folder or hf-hub: repo")
     except ResregError as exc:
         message = str(exc)
         raise type(exc)(message if message.startswith(where) else f"{where}: {message}") from None

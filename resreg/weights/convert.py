@@ -33,6 +33,11 @@ def strip_wrapper_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, 
     return stripped
 
 
+def strip_prefix_from(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Remove `prefix` (`model.`, `backbone.`) from the keys that start with it; other keys stay as they are."""
+    return {key.removeprefix(prefix): value for key, value in state_dict.items()}
+
+
 def convert_state_dict(
     state_dict: Mapping[str, torch.Tensor], registry: Registry, *, where: str = "weights"
 ) -> dict[str, torch.Tensor]:

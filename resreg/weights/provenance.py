@@ -53,9 +53,29 @@ def require_components(records: Iterable[Mapping[str, Any]], registry: Registry,
         if kind in registry.kinds and (kind, name) in registry:
             continue
         distribution = str(record.get("distribution", "?"))
+        off = _plugins_switched_off(distribution)
+        if off:
+            raise RegistryError(f"{where}: {kind} {name!r} is provided by {off}")
         version = str(record.get("version", ""))
         shown = f" {version}" if version not in ("", "?") else ""
         raise RegistryError(
             f"{where}: {kind} {name!r} is not provided by any installed plugin; the model says it comes from "
             f"the distribution {distribution!r}{shown}: pip install {distribution}"
         )
+
+
+def _plugins_switched_off(distribution: str) -> str:
+    """`plugin 'se' (resreg-se), which is disabled (RESREG_DISABLE_PLUGINS)` when the distribution is
+    installed but its plugins are disabled or failed to load; empty when it is not installed."""
+    from resreg.plugins import DISABLE_ENV, loaded_plugin_infos
+
+    def norm(name: str) -> str:
+        return name.lower().replace("_", "-").replace(".", "-")
+
+    off = [i for i in loaded_plugin_infos() if norm(i.distribution) == norm(distribution) and i.status != "loaded"]
+    if not off:
+        return ""
+    names = " or ".join(repr(i.name) for i in off)
+    if all(i.status == "disabled" for i in off):
+        return f"plugin {names} ({distribution}), which is disabled ({DISABLE_ENV}); remove it from {DISABLE_ENV}"
+    return f"plugin {names} ({distribution}), which failed to load: {off[0].error} (see resreg plugins)"

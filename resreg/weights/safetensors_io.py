@@ -52,6 +52,7 @@ def save_model(
     import torch
 
     from resreg import __version__
+    from resreg.artifact import header_entries
     from resreg.weights.provenance import provenance
     from resreg.weights.sources import COMPONENTS_KEY
 
@@ -71,6 +72,9 @@ def save_model(
     tensors = {
         k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()
     }
+    preprocessing, mean_image = header_entries(model)  # how to prepare images, class names (resreg.artifact)
+    header |= preprocessing
+    tensors |= mean_image
     path = Path(path)
     with atomic_path(path) as tmp:
         safetensors.torch.save_file(tensors, str(tmp), metadata=header)
@@ -100,6 +104,8 @@ def read_spec(path: str | os.PathLike[str], metadata: Mapping[str, str]) -> dict
         spec = json.loads(metadata[SPEC_KEY])
     except json.JSONDecodeError as exc:
         raise WeightsError(f"{path}: the {SPEC_KEY!r} metadata is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise WeightsError(f"{path}: the {SPEC_KEY!r} metadata is nested too deeply to be a model spec") from None
     if not isinstance(spec, dict):
         raise WeightsError(f"{path}: the {SPEC_KEY!r} metadata is not a mapping")
     return spec
@@ -118,9 +124,10 @@ def load_model(
     Args:
         source: a `.safetensors` file, a folder, or `hf-hub:owner/name[@revision]`.
         registry: the registry to build from (default: the one every installed plugin filled).
-        allow_pickle: accept a timm folder whose weights are a pickle (`pytorch_model.bin`).
+        allow_pickle: accept a timm folder whose weights are a pickle (`pytorch_model.bin`); only
+            this argument enables pickles, never anything the source itself says.
     """
-    from resreg.models import create_model
+    from resreg.models import create_model_from_data
     from resreg.weights.provenance import require_components
     from resreg.weights.sources import fill, open_source
 
@@ -135,8 +142,12 @@ def load_model(
             "build the model yourself and pass this source as pretrained="
         )
     require_components(opened.components, registry, where=opened.where)
-    model = create_model(opened.spec, registry=registry)
+    # The spec is data from the source, not the caller's: checked and built as such (see resreg.trust).
+    model = create_model_from_data(opened.spec, where=opened.spec_from or opened.where, registry=registry,
+                                   tensors=opened.tensors)  # fmt: skip
     fill(model, opened, registry)
+    if opened.preprocessing is not None:  # model.pretrained_cfg, label_names (resreg.artifact)
+        opened.preprocessing.attach(model)
     return model
 
 

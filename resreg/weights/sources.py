@@ -8,7 +8,8 @@
                                                  through torch.load(weights_only=True)
 
 Pickles are refused by default because unpickling can run code; `weights_only=True` limits what
-they can contain to tensors and plain containers, and the opt-in makes the choice visible.
+they can contain to tensors and plain containers, and the opt-in makes the choice visible. Only the
+caller opts in: a spec read from a source is data (`resreg.trust`) and can switch nothing on.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Source:
     spec: dict[str, Any] | None = None  # the model spec it carries (resreg) or implies (timm), if any
     components: list[dict[str, str]] = field(default_factory=list)  # provenance, see resreg.weights.provenance
     commit: str | None = None  # the Hub commit sha it was read at
+    spec_from: str = ""  # the file the spec was read from (the weights file, resreg.yaml or config.json)
+    preprocessing: Any = None  # how to prepare images and the class names (resreg.artifact.Preprocessing)
 
 
 def open_source(source: str | Path, *, allow_pickle: bool = False, registry: Registry | None = None) -> Source:
@@ -60,6 +63,7 @@ def open_source(source: str | Path, *, allow_pickle: bool = False, registry: Reg
         folder, commit = download(text[len(HUB_PREFIX) :], allow_pickle=allow_pickle)
         opened = _open_folder(folder, allow_pickle, registry)
         opened.where, opened.commit = f"{HUB_PREFIX}{_repo_id(text)}@{commit}", commit
+        opened.spec_from = opened.spec_from.replace(str(folder), opened.where)  # the repo, not the cache path
         return opened
     path = Path(text).expanduser()
     if path.is_dir():
@@ -75,15 +79,23 @@ def open_source(source: str | Path, *, allow_pickle: bool = False, registry: Reg
 
 
 def _open_safetensors(path: Path) -> Source:
+    from resreg.artifact import read_header
+    from resreg.trust import check_components
     from resreg.weights.safetensors_io import read_spec
 
     tensors, metadata = read_safetensors(path)
+    preprocessing = read_header(metadata, tensors, str(path))  # takes the mean image out of the tensors
     spec = read_spec(path, metadata) if SPEC_KEY in metadata else None
-    components = json.loads(metadata.get(COMPONENTS_KEY, "[]"))
-    return Source(str(path), tensors, spec, components)
+    try:
+        components = json.loads(metadata.get(COMPONENTS_KEY, "[]"))
+    except (json.JSONDecodeError, RecursionError):
+        raise WeightsError(f"{path}: the {COMPONENTS_KEY!r} metadata is not valid JSON") from None
+    components = check_components(components, str(path))
+    return Source(str(path), tensors, spec, components, spec_from=str(path), preprocessing=preprocessing)
 
 
 def _open_folder(folder: Path, allow_pickle: bool, registry: Registry | None) -> Source:
+    from resreg.artifact import read_folder
     from resreg.hub.layout import RESREG_FILE, TIMM_CONFIG_FILE, read_resreg_yaml
 
     weights = folder / SAFETENSORS_FILE
@@ -96,10 +108,17 @@ def _open_folder(folder: Path, allow_pickle: bool, registry: Registry | None) ->
         found = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
         raise WeightsError(f"{folder}: no {SAFETENSORS_FILE} in this folder (found: {found})")
     if (folder / RESREG_FILE).is_file():
+        from resreg.trust import check_components
+
         record = read_resreg_yaml(folder / RESREG_FILE)
-        opened.spec, opened.components = record["spec"], record.get("components", [])
+        opened.spec = record["spec"]
+        opened.components = check_components(record.get("components"), str(folder / RESREG_FILE))
+        opened.spec_from = str(folder / RESREG_FILE)
     elif (folder / TIMM_CONFIG_FILE).is_file() and opened.spec is None:
         opened.spec = spec_from_timm_config(folder / TIMM_CONFIG_FILE, registry)
+        opened.spec_from = str(folder / TIMM_CONFIG_FILE)
+    if opened.preprocessing is None:  # weights without the record: the folder's resreg.yaml or timm config.json
+        opened.preprocessing = read_folder(folder)
     return opened
 
 
@@ -118,18 +137,22 @@ def spec_from_timm_config(path: Path, registry: Registry | None = None) -> dict[
         registry = get_registry()
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{path}: not a readable timm config ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WeightsError(f"{path}: not a readable timm config ({_first_line(exc)})") from None
     if not isinstance(config, dict):
         raise WeightsError(f"{path}: not a timm config (a JSON object with 'architecture')")
-    name = str(config.get("architecture", "")).split(".", 1)[0]
+    architecture = config.get("architecture")
+    if not isinstance(architecture, str) or len(architecture) > 200:
+        raise WeightsError(f"{path}: architecture: expected a timm model name such as 'resnet50.a1_in1k'")
+    name = architecture.split(".", 1)[0]
     if ("model", name) not in registry:
         raise WeightsError(f"{path}: architecture: {did_you_mean(name, registry.names('model'), 'resreg preset')}")
-    model_args = config.get("model_args") or {}
+    model_args = config.get("model_args")
+    model_args = model_args if isinstance(model_args, dict) else {}
     spec: dict[str, Any] = {"preset": name}
     for key in ("num_classes", "in_chans"):
         value = model_args.get(key, config.get(key))
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             spec[key] = value
     return spec
 
@@ -179,6 +202,7 @@ def load_pretrained(
     *,
     allow_pickle: bool = False,
     skip_classifier: bool = False,
+    strip_prefix: str | None = None,
     registry: Registry | None = None,
 ) -> Source:
     """Load the weights of `source` into `model` strictly, after conversion and adaptation.
@@ -194,6 +218,8 @@ def load_pretrained(
         source: a file, a folder or `hf-hub:owner/name[@revision]`.
         allow_pickle: accept pickled `.pth`/`.pt`/`.bin` state dicts (read with weights_only=True).
         skip_classifier: when the class counts differ, load everything but the classifier.
+        strip_prefix: a prefix to remove from every key that starts with it (`model.` of a checkpoint
+            saved from a wrapper module); the strict-loading error names it when it is needed.
         registry: the registry with the weight converters (default: the one every plugin filled).
     """
     if registry is None:
@@ -201,16 +227,26 @@ def load_pretrained(
 
         registry = get_registry()
     opened = open_source(source, allow_pickle=allow_pickle, registry=registry)
-    fill(model, opened, registry, skip_classifier=skip_classifier)
+    fill(model, opened, registry, skip_classifier=skip_classifier, strip_prefix=strip_prefix)
     return opened
 
 
-def fill(model: torch.nn.Module, opened: Source, registry: Registry, *, skip_classifier: bool = False) -> None:
+def fill(
+    model: torch.nn.Module,
+    opened: Source,
+    registry: Registry,
+    *,
+    skip_classifier: bool = False,
+    strip_prefix: str | None = None,
+) -> None:
     """Convert, adapt and strictly load the tensors of an opened source into `model`."""
     from resreg.weights.adapt import adapt_state_dict
-    from resreg.weights.convert import convert_state_dict
+    from resreg.weights.convert import convert_state_dict, strip_prefix_from, strip_wrapper_prefixes
     from resreg.weights.strict import load_state_dict_strict
 
-    tensors = convert_state_dict(opened.tensors, registry, where=opened.where)
+    tensors = opened.tensors
+    if strip_prefix:  # after the wrappers' prefixes (module.model.x: module. first), before the converters
+        tensors = strip_prefix_from(strip_wrapper_prefixes(tensors), strip_prefix)
+    tensors = convert_state_dict(tensors, registry, where=opened.where)
     tensors, skip = adapt_state_dict(model, tensors, skip_classifier=skip_classifier, where=opened.where)
     load_state_dict_strict(model, tensors, where=opened.where, skip=skip)

@@ -52,11 +52,34 @@ def load_state_dict_strict(
         if keys
     ]
     if problems:
+        prefix = _shared_prefix_that_fits(list(given), target)
+        if prefix:
+            raise WeightsError(
+                f"{where}: weights do not fit the model: every key starts with {prefix!r} (saved from a wrapper "
+                f"module?), and without it they fit exactly; strip it with pretrained_strip_prefix: {prefix!r} "
+                f"(Python: strip_prefix={prefix!r})"
+            )
         raise WeightsError(f"{where}: weights do not fit the model: {'; '.join(problems)}")
     result = model.load_state_dict(dict(given), strict=False)
     # Only skipped keys and step counters may be absent here: anything else is a bug in the checks above.
     assert not result.unexpected_keys, result
     assert all(_under(k, skip) or k.endswith(".num_batches_tracked") for k in result.missing_keys), result
+
+
+def _shared_prefix_that_fits(keys: list[str], target: Mapping[str, torch.Tensor]) -> str | None:
+    """The dotted prefix all `keys` share (`model.`, `model.backbone.`) whose removal makes them the model's keys."""
+    if not keys:
+        return None
+    parts = keys[0].split(".")[:-1]
+    for n in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:n]) + "."
+        if not all(k.startswith(prefix) for k in keys):
+            return None
+        stripped = {k[len(prefix) :] for k in keys}
+        wanted = {k for k in target if not k.endswith(".num_batches_tracked")}
+        if wanted <= stripped <= set(target):
+            return prefix
+    return None
 
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
