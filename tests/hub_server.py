@@ -50,8 +50,10 @@ class Repo:
 class HubServer:
     """The server, run in a thread; `url` is its HF_ENDPOINT. A context manager that starts and stops it."""
 
-    def __init__(self) -> None:
+    def __init__(self, write_tokens: set[str] | None = None) -> None:
         self.repos: dict[str, Repo] = {}
+        # When set, a write (POST) needs `Authorization: Bearer <one of these>`, as the Hub's 401 says.
+        self.write_tokens = write_tokens
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []  # (method, path): what the client asked, for assertions
         self.authorizations: set[str] = set()  # Authorization headers seen: proves the token went through
@@ -123,6 +125,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization"):
             self.hub.authorizations.add(self.headers["Authorization"])
         with self.hub.lock:
+            tokens = self.hub.write_tokens
+            if (
+                method == "POST"
+                and tokens is not None
+                and self.headers.get("Authorization") not in {f"Bearer {t}" for t in tokens}
+            ):
+                self._body()
+                return self._error(401, "Unauthorized", "Invalid username or password.")
             if method in ("GET", "HEAD") and len(s) >= 5 and s[2] == "resolve":
                 return self._resolve(f"{s[0]}/{s[1]}", s[3], "/".join(s[4:]), head=method == "HEAD")
             if s[0] != "api":

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 import yaml
 
@@ -54,9 +57,9 @@ def resreg_cli(hub: HubServer, home: Path, *args: str, **env: str) -> subprocess
     )
 
 
-def python(hub: HubServer, home: Path, code: str) -> subprocess.CompletedProcess[str]:
+def python(hub: HubServer, home: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=_env(hub, home)
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=_env(hub, home, **env)
     )
     assert result.returncode == 0, result.stderr
     return result
@@ -158,6 +161,8 @@ def test_pinned_revision_and_offline_from_the_cache(hub, pushed, tmp_path):
     )
     assert offline[:2] == (0, pushed["sha1"] + "\n"), offline
     assert missing[0] == 2 and "not in the local cache" in missing[2] and missing[2].count("\n") == 1, missing
+    assert "offline mode is on (HF_HUB_OFFLINE=1)" in missing[2] and "resreg pull me/never-pulled" in missing[2]
+    assert missing[3] < 2, missing  # seconds: no retries, no waiting for a network that is switched off
     assert len(hub.requests) == asked  # offline means offline: the server heard nothing
 
 
@@ -202,16 +207,20 @@ def _upload(hub: HubServer, home: Path, repos: dict[str, dict[str, Path]]) -> No
 
 def resreg_many(hub: HubServer, home: Path, *commands: list[str], **env: str) -> list[tuple[int, str, str]]:
     """Run several `resreg` commands through the real CLI entry (`main`) in one subprocess, so the
-    suite pays for one torch import instead of one per command; returns (status, stdout, stderr) each."""
+    suite pays for one torch import instead of one per command; returns (status, stdout, stderr, seconds)
+    each, the seconds being the command's own time, start-up left out."""
     code = (
-        "import contextlib, io, json\n"
+        "import contextlib, io, json, time\n"
+        "import resreg.plugins, huggingface_hub\n"
+        "resreg.plugins.get_plugins()\n"
         "from resreg.cli.main import main\n"
         "results = []\n"
         f"for argv in {[list(c) for c in commands]!r}:\n"
         "    out, err = io.StringIO(), io.StringIO()\n"
+        "    started = time.perf_counter()\n"
         "    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):\n"
         "        status = main(argv)\n"
-        "    results.append([status, out.getvalue(), err.getvalue()])\n"
+        "    results.append([status, out.getvalue(), err.getvalue(), time.perf_counter() - started])\n"
         "print(json.dumps(results))\n"
     )
     result = subprocess.run(
@@ -224,9 +233,9 @@ def resreg_many(hub: HubServer, home: Path, *commands: list[str], **env: str) ->
 def _cli_errors(hub: HubServer, home: Path, *commands: list[str]) -> list[str]:
     """Each command must fail with status 2 and one line on stderr, which is returned."""
     results = resreg_many(hub, home, *commands)
-    for (status, _, err), argv in zip(results, commands, strict=True):
+    for (status, _, err, _), argv in zip(results, commands, strict=True):
         assert status == 2 and err.startswith(f"resreg {argv[0]}: error: ") and err.count("\n") == 1, (argv, err)
-    return [err for _, _, err in results]
+    return [err for _, _, err, _ in results]
 
 
 def test_pull_errors_name_what_is_wrong_on_one_line(hub, pushed, tmp_path):
@@ -272,3 +281,115 @@ def test_an_ensemble_pushes_and_pulls_as_one_repo(hub, tmp_path):
         c for c in record["components"] if c["name"] == "preact_basic"
     ).items()  # the members' components are recorded, not only the ensemble's
     assert _same(load_model(tmp_path / "out"), ensemble)
+
+
+def test_offline_loading_from_the_cache_opens_no_socket(hub, pushed, tmp_path):
+    home = tmp_path / "home"
+    assert resreg_cli(hub, home, "pull", "me/r20").returncode == 0  # online once: the cache holds it
+    asked = len(hub.requests)
+    code = (
+        "import socket, torch, resreg, resreg.plugins\n"
+        "from pytest_socket import disable_socket\n"
+        "from resreg.cli.main import main\n"
+        "from resreg.weights import load_model\n"
+        "resreg.plugins.get_plugins()\n"
+        "disable_socket(allow_unix_socket=False)  # any socket from here on raises\n"
+        "try:\n"
+        "    socket.socket()\n"
+        "except Exception as exc:\n"
+        "    print('blocked:', type(exc).__name__)\n"
+        "a = load_model('hf-hub:me/r20')\n"
+        "b = resreg.create_model('resnet20', pretrained='hf-hub:me/r20')\n"
+        "assert main(['pull', 'me/r20']) == 0\n"
+        "print(repr(a.fc.weight.sum().item()), repr(b.fc.weight.sum().item()))\n"
+    )
+    lines = python(hub, home, code, HF_HUB_OFFLINE="1").stdout.splitlines()
+    assert lines[0] == "blocked: SocketBlockedError"
+    assert lines[-1].split() == [repr(pushed["second"].fc.weight.sum().item())] * 2
+    assert len(hub.requests) == asked
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_no_network_no_token_and_offline_are_told_apart_in_resregs_words(tmp_path):
+    path = save_model(resreg.create_model({"preset": "resnet20", "depths": [1, 1, 1]}), tmp_path / "m.safetensors")
+    nowhere = types.SimpleNamespace(url=f"http://127.0.0.1:{_closed_port()}")
+    pull, push = resreg_many(nowhere, tmp_path / "home", ["pull", "me/r20"], ["push", str(path), "me/m"])
+    for status, _, err, seconds in (pull, push):
+        assert status == 2 and err.count("\n") == 1, err
+        assert f"the Hub at {nowhere.url} is unreachable (connection refused); check the network" in err
+        assert seconds < 5, (err, seconds)
+    assert "or set HF_HUB_OFFLINE=1 to load hf-hub:me/r20 from the local cache" in pull[2]
+    (offline,) = resreg_many(nowhere, tmp_path / "home", ["push", str(path), "me/m"], HF_HUB_OFFLINE="1")
+    assert offline[0] == 2 and offline[2] == (
+        "resreg push: error: hf-hub:me/m: offline mode is on (HF_HUB_OFFLINE=1); unset HF_HUB_OFFLINE to upload\n"
+    )
+    with HubServer(write_tokens={"hf_the_right_one"}) as strict:
+        (denied,) = resreg_many(strict, tmp_path / "home", ["push", str(path), "me/m"])
+    assert denied[0] == 2 and denied[2] == (
+        "resreg push: error: hf-hub:me/m: not authorised to write to this repository (HTTP 401); set HF_TOKEN or "
+        "run `huggingface-cli login` (hf auth login) with a token that may write to it\n"
+    )
+    assert "Invalid username or password" not in denied[2]  # resreg's words, not a pasted server reply
+
+
+def test_strip_prefix_works_for_hub_sources(hub, tmp_path):
+    torch.manual_seed(0)
+    small = resreg.create_model({"preset": "resnet20", "depths": [1, 1, 1]}).eval()
+    wrapped = {f"model.{k}": v.contiguous() for k, v in small.state_dict().items()}
+    safetensors.torch.save_file(wrapped, str(tmp_path / "wrapped.safetensors"))
+    _upload(hub, tmp_path / "home", {"other/wrapped": {"model.safetensors": tmp_path / "wrapped.safetensors"}})
+    code = (
+        "import resreg\n"
+        "from resreg.errors import WeightsError\n"
+        "spec = {'preset': 'resnet20', 'depths': [1, 1, 1], 'pretrained': 'hf-hub:other/wrapped'}\n"
+        "try:\n"
+        "    resreg.create_model(spec)\n"
+        "except WeightsError as exc:\n"
+        "    print(exc)\n"
+        "model = resreg.create_model({**spec, 'pretrained_strip_prefix': 'model.'})\n"
+        "print(repr(model.fc.weight.sum().item()))\n"
+    )
+    message, total = python(hub, tmp_path / "home", code).stdout.splitlines()
+    assert "every key starts with 'model.'" in message and "pretrained_strip_prefix: 'model.'" in message
+    assert total == repr(small.fc.weight.sum().item())
+
+
+@pytest.mark.slow
+def test_a_pushed_run_publishes_no_secret_and_no_local_path(hub, tmp_path):
+    """A real run whose config takes a secret and a data folder from the environment, pushed for real."""
+    secret = "s3cr3t-value-from-the-environment-42"
+    (tmp_path / "config.yaml").write_text(
+        "name: exp-${oc.env:RESREG_TEST_SECRET}\n"
+        "model: {preset: resnet20, depths: [1, 1, 1], in_chans: 1}\n"
+        "data: {type: fashion_mnist, root: '${oc.env:RESREG_TEST_DATA}', download: false, limit: 64}\n"
+        "train: {type: fast, unit: step, length: 2, batch_size: 32}\n"
+        "engine: {log_every: 1, progress: none, precision: fp32, channels_last: false}\n"
+        "eval: {splits: [test], batch_size: 2000}\n"
+    )
+    run = tmp_path / "runs" / "exp"
+    env = {"RESREG_TEST_SECRET": secret, "RESREG_TEST_DATA": "/usr/share/datasets/fashion-mnist"}
+    trained = resreg_cli(hub, tmp_path / "home", "train", str(tmp_path / "config.yaml"), "--run-dir", str(run), **env)
+    assert trained.returncode == 0, trained.stderr
+    assert secret in (run / "config.yaml").read_text()  # the run itself keeps what it resolved
+    dry, pushed = resreg_many(
+        hub, tmp_path / "home", ["push", str(run), "me/secret", "--dry-run"], ["push", str(run), "me/secret"], **env
+    )
+    assert dry[0] == 0 and pushed[0] == 0, (dry, pushed)
+    files = hub.repos["me/secret"].commits[pushed[1].strip()]
+    assert {"model.safetensors", "resreg.yaml", "README.md"} <= set(files)
+    for name, content in files.items():
+        for private in (secret, str(run), str(run.resolve()), "/usr/share/datasets", str(tmp_path)):
+            assert private.encode() not in content, (name, private)
+    record = yaml.safe_load(files["resreg.yaml"])
+    assert record["train"]["data"] == {"type": "fashion_mnist"}
+    assert record["train"]["train"]["length"] == 2 and "name" not in record["train"]
+    assert set(record["metrics"]) >= {"test_error"}
+    # --dry-run printed each file exactly as it was then uploaded
+    for name in ("resreg.yaml", "README.md"):
+        assert f"== {name} ({len(files[name])} bytes) ==\n{files[name].decode()}" in dry[1]
+    assert secret not in dry[1] and "model.safetensors" in dry[1]

@@ -32,6 +32,16 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def final_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The last recorded value of each evaluation metric (what `resreg.yaml` publishes as `metrics:`)."""
+    final: dict[str, float] = {}
+    for metric in EVAL_METRICS:
+        seen = [r[metric] for r in rows if isinstance(r.get(metric), (int, float))]
+        if seen:
+            final[metric] = float(seen[-1])
+    return final
+
+
 def results_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table: each evaluation metric's final and best value (errors as percentages)."""
     lines = ["| metric | final | best | at step |", "|---|---|---|---|"]
@@ -70,6 +80,9 @@ def model_card(
     if any(m.endswith("_error") for row in rows for m in row):
         front["metrics"] = ["accuracy"]  # the table reports error = 1 - accuracy
     name = train.get("name") or repo_id.split("/")[-1]
+    results = model_index(name, dataset, rows)
+    if results:
+        front["model-index"] = results
     curves = f"\n## Training curves\n\n![training curves]({CURVES_FILE})\n" if has_curves else ""
     plugins = ", ".join(f"{d} {v}" for d, v in record.get("plugins", {}).items()) or "resreg"
     return (
@@ -86,6 +99,31 @@ def model_card(
         "or `resreg pull " + repo_id + " --to weights/`. The full spec and training config are in "
         "`resreg.yaml`.\n"
     )
+
+
+def model_index(name: str, dataset: str | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The Hub's `model-index` front matter: top-1 (and top-5) accuracy in % of the run's final evaluation
+    of each split (test, val), so the Hub shows them on the model page."""
+    if dataset is None:
+        return None
+    results = []
+    for split in ("test", "val"):
+        final = next((r for r in reversed(rows) if isinstance(r.get(f"{split}_error"), (int, float))), None)
+        if final is None:
+            continue
+        metrics = [_accuracy("Top-1", final[f"{split}_error"])]
+        if isinstance(final.get(f"{split}_top5_error"), (int, float)):
+            metrics.append(_accuracy("Top-5", final[f"{split}_top5_error"]))
+        results.append({
+            "task": {"type": "image-classification", "name": "Image Classification"},
+            "dataset": {"type": dataset, "name": dataset, "split": split},
+            "metrics": metrics,
+        })  # fmt: skip
+    return [{"name": name, "results": results}] if results else None
+
+
+def _accuracy(name: str, error: float) -> dict[str, Any]:
+    return {"type": "accuracy", "name": f"{name} accuracy", "value": round(100 * (1 - error), 2)}
 
 
 def _dataset_name(data: Any) -> str | None:

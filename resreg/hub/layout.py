@@ -26,19 +26,26 @@ PULL_PATTERNS = [MODEL_FILE, RESREG_FILE, CARD_FILE, CURVES_FILE, TIMM_CONFIG_FI
 
 
 def resreg_record(
-    spec: dict[str, Any], components: list[dict[str, str]], train_config: dict[str, Any] | None
+    spec: dict[str, Any],
+    components: list[dict[str, str]],
+    train_config: dict[str, Any] | None,
+    pretrained_cfg: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The content of `resreg.yaml` for a model of `spec` built from `components` (see `provenance`)."""
+    """The content of `resreg.yaml` for a model of `spec` built from `components` (see `provenance`);
+    `pretrained_cfg` is its preprocessing and class names (`resreg.artifact.Preprocessing.to_json`)."""
     from resreg import __version__
 
     plugins = {c["distribution"]: c["version"] for c in components}
-    return {
+    record = {
         "resreg_version": __version__,
         "spec": spec,
         "plugins": dict(sorted(plugins.items())),
         "components": components,
         "train": train_config,
     }
+    if pretrained_cfg is not None:
+        record["pretrained_cfg"] = pretrained_cfg
+    return record
 
 
 def dump_resreg_yaml(record: dict[str, Any]) -> str:
