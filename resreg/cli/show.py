@@ -1,5 +1,7 @@
-"""Print a config fully resolved: bases merged, overrides applied, presets expanded, validated, and every
-default the recipe, the data set and the engine would use written out (what a run saves as config.yaml).
+"""Print a config fully resolved, defaults included: what a run saves as its config.yaml.
+
+Bases merged, overrides applied, presets expanded, validated, and every default the recipe, the data
+set and the engine and eval options would use written out.
 
 resreg show cifar10/resnet20 train.lr=0.05 model.depths=[2,2,2]
 """
