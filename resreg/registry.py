@@ -98,7 +98,9 @@ def import_target(target: str, what: str) -> Any:
     module_name, _, attr = target.partition(":")
     try:
         return functools.reduce(getattr, attr.split("."), importlib.import_module(module_name))
-    except (ImportError, AttributeError) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a plugin's module must not take the host down (issue 11)
         raise RegistryError(f"{what}: cannot import {target}: {type(exc).__name__}: {exc}") from None
 
 

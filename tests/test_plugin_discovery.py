@@ -158,3 +158,30 @@ def test_each_hook_implementation_gets_only_the_arguments_it_declares():
     plugins.hook.resreg_step_end(run=object(), metrics={"loss": 1.0})
     assert calls == ["register", {"loss": 1.0}]
     assert plugins.infos[0].status == "loaded"
+
+
+def test_a_plugin_raising_system_exit_at_registration_or_in_a_lazy_module_is_contained(tmp_path, monkeypatch):
+    from resreg import hookimpl
+    from resreg.errors import RegistryError
+    from resreg.plugins import PluginInfo, Plugins
+
+    class Quitter:
+        @hookimpl
+        def resreg_register(self, registry):
+            raise SystemExit("no registry for me")
+
+    (tmp_path / "resreg_lazy_exit.py").write_text("raise SystemExit('lazy module says bye')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Lazy:
+        @hookimpl
+        def resreg_register(self, registry):
+            registry.register("block", "lazy_exit", "resreg_lazy_exit:Block")
+
+    plugins = Plugins()
+    with pytest.warns(UserWarning, match="registration failed: SystemExit: no registry for me"):
+        plugins.add(Quitter(), PluginInfo("quitter", "quitter-dist", "1.0", "quitter"))
+    plugins.add(Lazy(), PluginInfo("lazy", "lazy-dist", "1.0", "lazy"))
+    assert [(i.name, i.status) for i in plugins.infos] == [("quitter", "failed"), ("lazy", "loaded")]
+    with pytest.raises(RegistryError, match="cannot import resreg_lazy_exit:Block: SystemExit: lazy module says bye"):
+        _ = plugins.registry.get("block", "lazy_exit").obj
