@@ -19,7 +19,7 @@ import pytest
 import torch
 from plugin_site import write_plugin_site
 
-pytestmark = pytest.mark.slow  # each starts a real training process (about 15 s on 2 busy cores)
+slow = pytest.mark.slow  # each starts a real training process (about 15 s on 2 busy cores)
 
 PLUGIN = '''
 import time
@@ -82,6 +82,7 @@ def run(site: Path, tmp_path: Path, config: dict, *args: str) -> subprocess.Comp
     )  # fmt: skip
 
 
+@slow
 def test_a_run_says_what_it_is_shows_loss_early_and_where_its_results_are(site, tmp_path):
     result = run(site, tmp_path, CONFIG, "--run-dir", "run")
     err = result.stderr
@@ -152,6 +153,7 @@ class SlowRun:
         return when - sent
 
 
+@slow
 def test_ctrl_c_is_acknowledged_at_once_and_the_step_finishes_with_a_checkpoint(site, tmp_path):
     run = SlowRun(site, tmp_path)
     delay = run.interrupt()
@@ -164,6 +166,7 @@ def test_ctrl_c_is_acknowledged_at_once_and_the_step_finishes_with_a_checkpoint(
     assert step == int(stopped[1]) >= 2  # the step that was running when Ctrl-C came finished first
 
 
+@slow
 def test_a_second_ctrl_c_aborts_without_waiting_for_the_step(site, tmp_path):
     run = SlowRun(site, tmp_path)
     run.interrupt()
@@ -175,6 +178,7 @@ def test_a_second_ctrl_c_aborts_without_waiting_for_the_step(site, tmp_path):
     assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
 
 
+@slow
 def test_out_of_memory_is_one_line_with_a_smaller_batch_to_try(site, tmp_path):
     greedy = {**CONFIG, "model": {"type": "probe", "greedy": True}}
     result = run(site, tmp_path, greedy, "--run-dir", "run")
@@ -185,6 +189,7 @@ def test_out_of_memory_is_one_line_with_a_smaller_batch_to_try(site, tmp_path):
     assert "can't allocate memory" in errors[0] and errors[0].endswith("; try train.batch_size=16")
 
 
+@slow
 @pytest.mark.parametrize(
     "override, expected",
     [
@@ -201,3 +206,27 @@ def test_nproc_checks_config_and_data_once_before_it_starts_processes(site, tmp_
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.count("error") == 1 and expected in result.stderr, result.stderr[-3000:]
     assert "torch.distributed" not in result.stderr and "run dir" not in result.stderr  # no process was started
+
+
+@pytest.mark.parametrize(
+    "error",
+    [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\nGPU 0 has 79 GiB"), MemoryError(),
+     RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: 8 bytes"),
+     RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)")],
+    ids=["cuda", "python", "cpu", "mps"],
+)  # fmt: skip
+def test_allocation_failures_are_out_of_memory_with_half_the_batch_to_try(error):
+    from resreg.engine.report import is_out_of_memory, out_of_memory
+
+    assert is_out_of_memory(error)
+    message = str(out_of_memory(error, device=torch.device("cpu"), key="eval.batch_size", batch_size=256, world_size=8))
+    assert message.endswith("; try eval.batch_size=128") and "\n" not in message and "enforce fail" not in message
+
+
+def test_other_errors_are_not_out_of_memory_and_an_unsplittable_batch_suggests_a_smaller_model():
+    from resreg.engine.report import is_out_of_memory, out_of_memory
+
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    message = str(out_of_memory(MemoryError(), device=torch.device("cpu"), key="train.batch_size", batch_size=8,
+                                world_size=8))  # fmt: skip
+    assert message == "out of memory on cpu at train.batch_size=8 (MemoryError); try a smaller model or image size"

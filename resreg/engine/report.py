@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -109,16 +108,6 @@ def out_of_memory(
     smaller = (batch_size // 2) // world_size * world_size
     hint = f"try {key}={smaller}" if smaller >= 1 else "try a smaller model or image size"
     return OutOfMemory(f"out of memory on {device} at {key}={batch_size} ({first}); {hint}")
-
-
-class Clock:
-    """Wall time since the run started (for the final line)."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start
 
 
 def say(text: str) -> None:

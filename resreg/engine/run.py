@@ -8,6 +8,7 @@ the optimizer is built on the bare model, then DDP and torch.compile wrap it.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def train(
     options = EngineOptions(**config.get("engine") or {})
     eval_options = EvalOptions(**config.get("eval") or {})
     info = distributed.setup(options.device)
-    clock = report.Clock()
+    started = time.perf_counter()
     recipe, run = None, None
     try:
         sharing = distributed.processes_sharing_cores(info.local_world_size)
@@ -151,21 +152,20 @@ def train(
         if outcome == "finished" and info.is_main:
             weights = _save_final(run)
             if options.progress != "none":
-                report.say(report.final_line(run.dir, run.step, run.last_metrics, weights, clock.seconds()))
+                seconds = time.perf_counter() - started
+                report.say(report.final_line(run.dir, run.step, run.last_metrics, weights, seconds))
         if info.is_main:
             run.call_hook("resreg_run_end", run=run, metrics=run.last_metrics)
         return outcome
     except Exception as exc:
         if not report.is_out_of_memory(exc):
             raise
-        evaluating = run is not None and run.phase == "eval"
-        raise report.out_of_memory(
-            exc,
-            device=info.device,
-            key="eval.batch_size" if evaluating else "train.batch_size",
-            batch_size=eval_options.batch_size if evaluating else recipe.batch_size if recipe is not None else 0,
-            world_size=info.world_size,
-        ) from None
+        if run is not None and run.phase == "eval":
+            key, batch = "eval.batch_size", eval_options.batch_size
+        else:
+            key, batch = "train.batch_size", recipe.batch_size if recipe is not None else 0
+        oom = report.out_of_memory(exc, device=info.device, key=key, batch_size=batch, world_size=info.world_size)
+        raise oom from exc  # one line; --debug shows the allocation's traceback
     finally:
         distributed.teardown(info)
 
