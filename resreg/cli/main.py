@@ -30,6 +30,8 @@ COMMANDS = {
     "plugin": "resreg.cli.plugin",
     "push": "resreg.cli.push",
     "pull": "resreg.cli.pull",
+    "predict": "resreg.cli.predict",
+    "export": "resreg.cli.export",
     "plot": "resreg.cli.plot",
     "sweep": "resreg.cli.sweep",
 }

@@ -46,6 +46,11 @@ class DataSource:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
+    @property
+    def classes(self) -> list[str]:
+        """The name of each label: Fashion-MNIST's kinds of clothing, CIFAR's classes, an image folder's folders."""
+        return list(self.train.classes)
+
     @functools.cached_property
     def stats(self) -> Stats:
         """Mean, std and (in-memory sets) the per-pixel mean image of the train split."""
