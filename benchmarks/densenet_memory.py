@@ -2,6 +2,7 @@
 
     python benchmarks/densenet_memory.py                          # densenet121, batch 32, 112 px on CPU
     python benchmarks/densenet_memory.py --size 224 --device cuda
+    python benchmarks/densenet_memory.py --smoke                  # seconds: batch 2 at 32 px, proves it runs
 
 Each mode runs in a fresh subprocess, so neither inherits the other's allocator state. The figures are
 peaks of training steps (forward, backward, SGD with momentum) above what the process held before them
@@ -22,6 +23,8 @@ import resource
 import subprocess
 import sys
 import time
+
+from harness import describe_machine, set_threads
 
 MIB = 2**20
 
@@ -55,6 +58,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
 
     import resreg
 
+    set_threads(args.threads, smoke=args.smoke)
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = resreg.create_model(args.model, memory_efficient=args.memory_efficient).to(device).train()
@@ -101,9 +105,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=112, help="image side in pixels (224 on a GPU)")
     parser.add_argument("--steps", type=int, default=2, help="timed training steps, after one warm-up step")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores; 1 with --smoke)")
+    parser.add_argument("--smoke", action="store_true", help="batch 2 at 32 px, one step: checks that it runs")
     parser.add_argument("--memory-efficient", action="store_true", help=argparse.SUPPRESS)  # child run
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.batch, args.size, args.steps = 2, 32, 1
     if args.child:
         print(json.dumps(measure(args)))
         return
@@ -115,6 +123,8 @@ def main() -> None:
             command.append("--memory-efficient")
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results[memory_efficient] = json.loads(out.strip().splitlines()[-1])
+    set_threads(args.threads, smoke=args.smoke)  # as in the children: for the machine line
+    print(describe_machine())
     print(f"{args.model}, batch {args.batch}, {args.size}x{args.size}, {args.device}, {args.steps} training steps")
     normal, efficient = results[False], results[True]
     for key in [k for k in normal if k.endswith("_mib")]:
