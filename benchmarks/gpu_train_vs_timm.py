@@ -1,7 +1,7 @@
 """resreg vs timm on one GPU: training images/s of the same architectures, eager and compiled, side by side.
 
     python benchmarks/gpu_train_vs_timm.py                        # resnet50, densenet121; bf16, channels_last
-    python benchmarks/gpu_train_vs_timm.py --no-compile --models resnet50 --steps 20
+    python benchmarks/gpu_train_vs_timm.py --modes eager --models resnet50 --steps 20
     python benchmarks/gpu_train_vs_timm.py --smoke                # seconds, on the CPU too (CI keeps it alive)
 
 One training step = bf16 autocast forward, cross-entropy, backward, SGD step, on synthetic images held on
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--modes", nargs="+", choices=["eager", "compiled"], default=["eager", "compiled"])
     parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per library")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation happens here)")
@@ -114,7 +114,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.smoke:
         args.models, args.batch, args.size, args.steps, args.rounds, args.warmup = ["resnet18"], 2, 64, 1, 2, 1
-        args.compile = False
+        args.modes = ["eager"]
         args.precision = "fp32" if device.type == "cpu" else args.precision
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -126,8 +126,8 @@ def main() -> None:
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for name in args.models:
-        for compiled in [False, True] if args.compile else [False]:
-            row = bench_model(name, args, device, compiled)
+        for mode in args.modes:
+            row = bench_model(name, args, device, compiled=mode == "compiled")
             cells = [f"{v:,.0f}" if isinstance(v, float) and v > 10 else f"{v:.3f}" if isinstance(v, float) else str(v)
                      for v in (row[c] for c in columns)]  # fmt: skip
             print("| " + " | ".join(cells) + " |", flush=True)

@@ -13,6 +13,7 @@ kernels torch picked) or GPU it ran on, with what `engine.precision: auto` chose
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -25,21 +26,21 @@ def hardware() -> str:
     """One line: the CPU or GPU, and the instruction sets that decide bf16 vs fp32."""
     import torch
 
+    from resreg.engine.precision import usable_cores
+
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name()} (bf16: {torch.cuda.is_bf16_supported()})"
     model = "unknown CPU"
     flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model == "unknown CPU":
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
+        if line.startswith("model name") and model == "unknown CPU":
+            model = line.split(":", 1)[1].strip()
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
     marks = [f for f in ("amx_tile", "amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags]
     return (
-        f"{model}, {len(__import__('os').sched_getaffinity(0))} usable cores, flags: {' '.join(marks) or 'none'}; "
+        f"{model}, {usable_cores()} usable cores, flags: {' '.join(marks) or 'none'}; "
         f"torch kernels: {torch.backends.cpu.get_cpu_capability()}, "
         f"native bf16: {torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()}"
     )
@@ -94,10 +95,8 @@ def _rows(path: Path) -> list[dict]:
         return []
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        try:
+        with contextlib.suppress(json.JSONDecodeError):  # a row being written right now
             rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass  # a row being written right now
     return rows
 
 

@@ -47,7 +47,7 @@ def resolve_precision(name: str, device: torch.device) -> Choice:
             return Choice("bf16", "auto: the CPU has AMX tiles (native bf16)")
         if torch.cpu._is_avx512_bf16_supported():
             return Choice("bf16", "auto: the CPU has AVX512-BF16 (native bf16)")
-        return Choice("fp32", "auto: the CPU has no bf16 units (no AMX, no AVX512-BF16), where bf16 is emulated and slow")
+        return Choice("fp32", "auto: the CPU has no bf16 units (no AMX, no AVX512-BF16): bf16 would be emulated, slow")
     return Choice("fp32", f"auto: fp32 on {device.type}")
 
 
@@ -107,7 +107,9 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
 
-def resolve_engine_options(options: Any, device: torch.device, local_world_size: int = 1) -> tuple[Any, dict[str, Choice]]:
+def resolve_engine_options(
+    options: Any, device: torch.device, local_world_size: int = 1
+) -> tuple[Any, dict[str, Choice]]:
     """The engine options with every `auto` (precision, channels_last, threads) resolved for `device`.
 
     Returns the resolved options and, per setting, the Choice made (value and reason) so the run can
