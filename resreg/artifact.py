@@ -69,8 +69,8 @@ class Preprocessing:
         stats = data.stats if in_memory and augment.normalize == "pixel" else None
         if stats is not None and stats.mean_image is not None:
             mean_image = _centre_crop(stats.mean_image, size)
-        classes = list(getattr(data, "classes", None) or data.train.classes)
-        return cls((c, *size), tuple(data.mean), tuple(data.std), "bilinear", crop_pct, "center", classes, mean_image)
+        labels = data.classes
+        return cls((c, *size), tuple(data.mean), tuple(data.std), "bilinear", crop_pct, "center", labels, mean_image)
 
     @classmethod
     def of_model(cls, model: Any) -> Preprocessing | None:
