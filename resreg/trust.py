@@ -117,7 +117,7 @@ def _looks_like_a_location(text: str) -> bool:
         or "\\" in text
         or text.startswith(("~", "."))
         or "://" in text
-        or lowered.startswith(("hf-hub:", "hf_hub:", "file:"))
+        or lowered.startswith(("hf-hub:", "hf_hub:", "file:", "local-dir:"))
         or lowered.endswith(_FILE_SUFFIXES)
         or (len(text) >= 2 and text[1] == ":" and text[0].isalpha())  # C:..., a Windows drive
     )

@@ -130,7 +130,7 @@ def _unreachable(where: str, exc: BaseException, upload: bool, endpoint: str) ->
             reason = "connection refused"
         elif isinstance(e, TimeoutError) or "Timeout" in type(e).__name__:
             reason = "no answer in time"
-    then = "push again" if upload else f"or set HF_HUB_OFFLINE=1 to load {where} from the local cache"
+    then = "then push again" if upload else f"or set HF_HUB_OFFLINE=1 to load {where} from the local cache"
     return WeightsError(f"{where}: the Hub at {endpoint} is unreachable ({reason}); check the network and "
                         f"HF_ENDPOINT, {then}")  # fmt: skip
 

@@ -22,12 +22,18 @@ from resreg.weights.sources import PICKLE_FILES
 
 def download(ref: str, *, allow_pickle: bool = False) -> tuple[Path, str]:
     """Fetch the files of `owner/name[@revision]` into the cache; return (snapshot folder, commit sha)."""
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
 
     repo_id, revision = parse_repo_ref(ref)
     patterns = PULL_PATTERNS + (list(PICKLE_FILES) if allow_pickle else [])
     with hub_errors(f"hf-hub:{ref}"):
-        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
+        # Each file's metadata request waits HF_HUB_ETAG_TIMEOUT seconds at most (snapshot_download's own
+        # default ignores that variable); a refused connection or an unknown host fails at once (hub_errors).
+        folder = Path(
+            snapshot_download(
+                repo_id, revision=revision, allow_patterns=patterns, etag_timeout=constants.HF_HUB_ETAG_TIMEOUT
+            )
+        )
     return folder, folder.name
 
 
