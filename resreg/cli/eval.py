@@ -5,7 +5,8 @@ resreg eval runs/cifar10-resnet20 eval.ten_crop=true    # with 10-crop testing
 resreg eval model.safetensors data=fashion_mnist        # a weights file (or hf-hub:owner/name) on a data set
 resreg eval cifar10/resnet20 --weights model.safetensors
 
-Prints loss, top-1 and top-5 error of each split in `eval.splits` (val, test) that the data set has.
+Prints loss, top-1 and top-5 error of each split in `eval.splits` (val, test; null: every split the
+data set has; a named split it lacks is an error).
 For a weights file the normalisation is per channel unless a recipe says otherwise (train=cifar_resnet).
 """
 
