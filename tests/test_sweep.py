@@ -1,0 +1,194 @@
+"""`resreg sweep`: the grid syntax, and real sweeps in a subprocess: the table, skipping and resuming."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resreg.cli.main import main
+from resreg.errors import ConfigError
+from resreg.sweep import grid_points, parse_overrides, split_values
+
+TINY = """\
+name: {name}
+model: {{preset: {preset}, depths: [1, 1, 1]}}
+data: {{type: synthetic, num_images: {images}, image_size: 16, in_chans: 1}}
+train: {{type: fast, length: {epochs}, batch_size: 16}}
+engine: {{log_every: 4, checkpoint_every: 4, threads: 1, deterministic: true}}
+eval: {{splits: [test], batch_size: 64}}
+"""
+
+
+def write_config(path: Path, name: str, preset: str, images: int = 64, epochs: int = 2) -> Path:
+    path.write_text(TINY.format(name=name, preset=preset, images=images, epochs=epochs))
+    return path
+
+
+def sweep(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "resreg", "sweep", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)  # fmt: skip
+
+
+# --- the grid syntax (no training) ----------------------------------------------------------------
+def test_commas_split_values_only_outside_brackets_and_quotes():
+    assert split_values("train.lr=0.1,0.05") == ("train.lr", ["0.1", "0.05"])
+    assert split_values("model.depths=[1,1,1],[2,2,2]") == ("model.depths", ["[1,1,1]", "[2,2,2]"])
+    assert split_values("data={type: synthetic, num_images: 8}") == ("data", ["{type: synthetic, num_images: 8}"])
+    assert split_values("name='a,b',c") == ("name", ["'a,b'", "c"])
+    plain, axes = parse_overrides(["train.length=3", "model.shortcut=A,B,C", "eval.splits=[test]"])
+    assert plain == ["train.length=3", "eval.splits=[test]"]
+    assert axes == [("model.shortcut", ["A", "B", "C"])]
+    points = grid_points([("a", ["1", "2"]), ("b", ["x", "y", "z"])])
+    assert len(points) == 6 and points[0] == ["a=1", "b=x"] and points[-1] == ["a=2", "b=z"]
+    assert grid_points([]) == [[]]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lr", "is not KEY=VALUE"),
+        ("train..lr=1", "is not KEY=VALUE"),
+        ("train.lr=0.1,,0.2", "empty value"),
+        ("train.lr=0.1,", "empty value"),
+        ("model.depths=[1,1", "unclosed bracket"),
+        ("model.depths=1,1]", "closes nothing"),
+        ("name='a,b", "unclosed quote"),
+        ("engine.seed=0,1", "use --seeds"),
+        ("train.lr=[1,2", "unclosed bracket"),
+    ],
+)
+def test_bad_grid_syntax_is_one_config_error(override, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_overrides([override])
+    assert "\n" not in str(err.value)
+
+
+def test_a_key_given_twice_is_an_error():
+    with pytest.raises(ConfigError, match=r"train\.lr is given twice"):
+        parse_overrides(["train.lr=0.1,0.2", "train.lr=0.3"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sweep", "no_such_config", "--out", "{tmp}"], "no config file 'no_such_config'"),
+        (["sweep", "quickstart", "train.lr=0.1,", "--out", "{tmp}"], "empty value"),
+        (["sweep", "train.lr=0.1,0.2"], "give at least one config"),
+        (["sweep", "quickstart", "--seeds", "0", "--out", "{tmp}"], "--seeds 0"),
+    ],
+)
+def test_the_cli_turns_bad_input_into_one_line_and_status_2(argv, message, tmp_path, capsys):
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("resreg sweep: error:")
+    assert not (tmp_path / "runs").exists()
+
+
+# --- real sweeps ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+    """Two configs (ResNet-8 and plain-8) x 2 seeds on synthetic data, two runs at a time."""
+    root = tmp_path_factory.mktemp("sweep")
+    configs = [
+        write_config(root / "a.yaml", "tiny-res", "resnet20"),
+        write_config(root / "b.yaml", "tiny-plain", "plain20"),
+    ]
+    result = sweep(*map(str, configs), "--seeds", "2", "--jobs", "2", "--out", "out", "eval.batch_size=32", cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root, configs, result
+
+
+def _final(run_dir: Path, key: str) -> float:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return 100 * [r[key] for r in rows if r.get(key) is not None][-1]
+
+
+@pytest.mark.slow
+def test_the_table_holds_each_group_with_the_mean_of_its_seeds(finished_sweep):
+    from resreg.weights import load_model
+
+    root, _, result = finished_sweep
+    out = root / "out"
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["group"] for r in rows] == ["tiny-res", "tiny-plain"]
+    assert set(rows[0]) >= {"train_error_pct_mean", "train_error_pct_std", "test_error_pct_min",
+                            "test_error_pct_max", "params", "macs", "wall_s_mean"}  # fmt: skip
+    for row in rows:
+        runs = [out / "runs" / f"{row['group']}-seed{s}" for s in (0, 1)]
+        assert row["seeds"] == row["finished"] == "2"
+        for key in ("train_error", "test_error"):
+            finals = [_final(r, key) for r in runs]
+            assert float(row[f"{key}_pct_mean"]) == pytest.approx(statistics.fmean(finals), abs=1e-3)
+            assert float(row[f"{key}_pct_std"]) == pytest.approx(statistics.stdev(finals), abs=1e-3)
+            assert float(row[f"{key}_pct_min"]) == pytest.approx(min(finals), abs=1e-3)
+        model = load_model(runs[0] / "model.safetensors")
+        assert int(row["params"]) == sum(p.numel() for p in model.parameters())
+        assert int(row["macs"]) > 0 and float(row["wall_s_mean"]) > 0
+        saved = [yaml.safe_load((r / "config.yaml").read_text()) for r in runs]
+        assert [c["engine"]["seed"] for c in saved] == [0, 1]  # engine.seed came from --seeds
+        assert all(c["eval"]["batch_size"] == 32 for c in saved)  # the plain override reached every run
+    markdown = (out / "results.md").read_text()
+    assert markdown.count("| 2/2 |") == 2 and "tiny-res" in markdown and "tiny-plain" in markdown
+    assert (out / "curves.png").stat().st_size > 0
+    assert {p.name for p in (out / "curves").iterdir()} == {"tiny-res.png", "tiny-plain.png"}
+    assert "4 to train" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_rerun_skips_finished_runs_and_another_config_is_refused(finished_sweep, monkeypatch, capsys):
+    root, configs, _ = finished_sweep
+    runs = root / "out" / "runs"
+    before = {p: p.stat().st_mtime_ns for p in runs.glob("*/model.safetensors")}
+    assert len(before) == 4
+    again = sweep(*map(str, configs), "--seeds", "2", "--out", "out", "eval.batch_size=32", cwd=root)
+    assert again.returncode == 0, again.stderr
+    assert "4 already finished, 0 to train" in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in runs.glob("*/model.safetensors")} == before
+    assert all(json.loads(p.read_text())["attempts"] == 1 for p in runs.glob("*.sweep.json"))
+    # the same run directories with another override: refused, nothing trained
+    monkeypatch.chdir(root)
+    assert main(["sweep", *map(str, configs), "--seeds", "2", "--out", "out", "eval.batch_size=16"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a run of another config (eval.batch_size: 32 there, 16 planned)" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_resumes_its_run_from_the_checkpoint(tmp_path):
+    config = write_config(tmp_path / "long.yaml", "tiny-long", "resnet20", images=128, epochs=20)  # 160 steps
+    args = [sys.executable, "-m", "resreg", "sweep", str(config), "--out", "out"]
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run_dir = tmp_path / "out" / "runs" / "tiny-long-seed0"
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoints" / "last.pt").is_file():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # as `timeout` would: the sweep forwards it, the run checkpoints
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 143, output
+    assert "interrupted" in output and not (run_dir / "model.safetensors").exists()
+    rows_before = (run_dir / "metrics.jsonl").read_text().splitlines()
+    stopped_at = json.loads(rows_before[-1])["step"]
+    assert 0 < stopped_at < 160
+
+    resumed = sweep(str(config), "--out", "out", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming tiny-long-seed0" in resumed.stdout
+    rows_after = (run_dir / "metrics.jsonl").read_text().splitlines()
+    # The rows up to the checkpoint are the first attempt's own (their measured images/s included):
+    # a run started over would have rewritten them.
+    assert rows_after[: len(rows_before)] == rows_before and json.loads(rows_after[-1])["step"] == 160
+    assert json.loads((run_dir.parent / "tiny-long-seed0.sweep.json").read_text())["attempts"] == 2
+    assert "--resume" in (run_dir.parent / "tiny-long-seed0.log").read_text()
+    (row,) = csv.DictReader((tmp_path / "out" / "results.csv").open())
+    assert row["finished"] == "1"
