@@ -133,3 +133,13 @@ def test_replace_marker_in_a_command_line_override_replaces(tmp_path):
     )
     assert config["data"] == {"type": "imagefolder", "image_size": 64}
     assert config["train"] == {"opt": {"type": "sgd"}}
+
+
+def test_config_dir_is_the_folder_of_the_file_that_says_it(tmp_path):
+    write(tmp_path / "parts/_base.yaml", "data: {root: '${config_dir}/data'}")
+    cfg = write(
+        tmp_path / "run/run.yaml", "base: ../parts/_base.yaml\nmodel: {members: ['${config_dir}/a.safetensors']}"
+    )
+    config = load_config(cfg)
+    assert config["data"]["root"] == f"{(tmp_path / 'parts').resolve()}/data"  # the base's own folder
+    assert config["model"]["members"] == [f"{(tmp_path / 'run').resolve()}/a.safetensors"]
