@@ -59,9 +59,9 @@ class Preprocessing:
         c, (h, w) = data.in_chans, data.image_size
         crop = augment.crop_size or None
         in_memory = getattr(data.train, "images", None) is not None
-        if in_memory:  # evaluation centre-crops crop_size out of the stored h x w images, no resizing
+        if in_memory and augment.scale is None:  # evaluation centre-crops crop_size out of the h x w images
             size, crop_pct = (crop or h, crop or w), (crop / min(h, w) if crop else 1.0)
-        else:  # image folders: shorter side to crop / 0.875, centre crop (resreg.data.folder)
+        else:  # image folders (and train.scale in memory): shorter side to crop / 0.875, centre crop (data.folder)
             from resreg.data.folder import EVAL_CROP_FRACTION
 
             size, crop_pct = (crop or h, crop or w), EVAL_CROP_FRACTION

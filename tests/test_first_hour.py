@@ -201,6 +201,10 @@ def test_the_no_data_path_trains_and_saves_the_complete_config(tmp_path):
                              "num_classes": 10, "seed": 0}  # fmt: skip
     assert saved["train"]["plateau_patience"] == 5 and saved["train"]["lighting"] == 0.1  # the recipe's defaults
     assert saved["engine"]["checkpoint_every"] == 5000 and "ten_crop" in saved["eval"]
+    from resreg.weights import load_model
+
+    cfg = load_model(run / "model.safetensors").pretrained_cfg  # evaluated as image folders are: resize, centre crop
+    assert list(cfg["input_size"]) == [3, 32, 32] and cfg["crop_pct"] == 0.875
 
 
 # --- snapshot ensembles refer to their members relative to the run directory ---------------------------------
