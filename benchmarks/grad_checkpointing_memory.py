@@ -40,7 +40,8 @@ def peak_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
         return torch.cuda.max_memory_allocated() - before
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         training_step(model, x)
-    events = sorted((e.time_range.start, e.cpu_memory_usage) for e in prof.events() if e.name == "[memory]")
+    # Every allocation (+bytes) and free (-bytes) the CPU allocator saw, in time order.
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
     live = peak = 0
     for _, change in events:
         live += change
