@@ -237,7 +237,7 @@ class Pool:
         self.slots = slots
         self.report = report
         self.stop_signal = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a second signal may arrive while the first one's handler holds it
         self._active: set[subprocess.Popen] = set()
 
     def run(self, runs: list[tuple[PlannedRun, str]]) -> dict[Path, str]:
