@@ -118,7 +118,8 @@ for kind in plain resnet; do  # the paper's Figure 6: one panel of plain nets, o
         if [[ -f "$runs/fmnist-$kind$depth-seed0/model.safetensors" ]]; then dirs+=("$runs/fmnist-$kind$depth-seed0"); fi
     done
     if (( ${#dirs[@]} )); then
-        "$py" -m resreg plot "${dirs[@]}" -o "$out/degradation/fig6-$kind.png" --title "$kind nets on Fashion-MNIST"
+        "$py" -m resreg plot "${dirs[@]}" -o "$out/degradation/fig6-$kind.png" --title "$kind nets on Fashion-MNIST" \
+            || echo "no fig6-$kind.png (resreg plot failed: is matplotlib installed?)" >&2
     fi
 done
 sweep shortcuts resnet32 resnet32_b resnet32_c

@@ -23,6 +23,7 @@ silently reused. Each run is a subprocess of its own, see `Pool`.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -489,6 +491,9 @@ def write_results(results: list[GroupResult], out: Path, title: str) -> list[Pat
     writer.writerows(csv_rows(results))
     write_text_atomic(out / "results.csv", buffer.getvalue())
     written = [out / "results.md", out / "results.csv"]
+    if importlib.util.find_spec("matplotlib") is None:  # the table matters more than the figures: keep it
+        warnings.warn("matplotlib is not installed, so no curves were drawn (pip install matplotlib)", stacklevel=2)
+        return written
     firsts = [r.finished[0] for r in results if r.finished]
     if firsts:
         written.append(plot_runs(firsts, out / "curves.png", title=title))
