@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import resreg
-from resreg.artifact import HEADER_KEY, MEAN_IMAGE_KEY, Preprocessing
+from resreg.artifact import HEADER_KEY, MEAN_IMAGE_KEY, Preprocessing, architecture_of
 from resreg.config import validate_config
 from resreg.engine.run import build_data, build_recipe, train
 from resreg.errors import WeightsError
@@ -164,3 +164,14 @@ def test_create_model_from_a_local_dir_treats_its_spec_as_untrusted(tmp_path):
     for overrides in ({}, {"num_classes": 3, "pretrained_skip_classifier": True}):
         with pytest.raises(WeightsError, match=r"spec\.pretrained: refused"):
             resreg.create_model(f"local-dir:{tmp_path}", **overrides)
+
+
+def test_config_json_names_the_preset_a_spec_is():
+    registry = get_registry()
+
+    def spec(*args, **kwargs):
+        return resreg.create_model(*args, **kwargs).resreg_spec
+
+    assert architecture_of(spec("resnet20", in_chans=1), registry) == "resnet20"  # channels and classes aside
+    assert architecture_of(spec("resnet50", num_classes=3), registry) == "resnet50"  # timm knows it by that name
+    assert architecture_of(spec("resnet20", depths=[1, 1, 1]), registry) == "resnet"  # no preset: the builder

@@ -21,9 +21,10 @@ import yaml
 from PIL import Image
 
 import resreg
-from resreg.artifact import Preprocessing
+from resreg.artifact import Preprocessing, architecture_of
 from resreg.cli.main import main
 from resreg.errors import ConfigError
+from resreg.plugins import get_registry
 from resreg.prediction import ImageWarning, predict
 from resreg.weights import load_model, save_model
 
@@ -161,13 +162,16 @@ def test_a_pushed_quickstart_run_predicts_in_a_fresh_process_as_its_evaluator_sc
     assert created["labels"] == FASHION and created["cfg"]["input_size"] == [1, 28, 28]
     # the repo speaks timm's config.json and the Hub's model-index
     config = json.loads(files["config.json"])
-    assert config["architecture"] == "resnet20" and config["num_classes"] == 10 and config["label_names"] == FASHION
+    assert config["architecture"] == architecture_of(local.resreg_spec, get_registry())  # see test_artifact
+    assert config["num_classes"] == 10 and config["label_names"] == FASHION
     assert (
         config["pretrained_cfg"]["mean"] == list(local.pretrained_cfg["mean"]) and config["model_args"]["in_chans"] == 1
     )
     assert config["resreg"]["spec"] == local.resreg_spec
     assert yaml.safe_load(files["resreg.yaml"])["pretrained_cfg"]["label_names"] == FASHION
-    front = yaml.safe_load(files["README.md"].decode().split("---\n")[1])
+    card = files["README.md"].decode()
+    assert "resreg predict hf-hub:me/quickstart" in card and 'resreg.create_model("hf-hub:me/quickstart")' in card
+    front = yaml.safe_load(card.split("---\n")[1])
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     final_error = [r["val_error"] for r in rows if "val_error" in r][-1]
     (result_entry,) = front["model-index"][0]["results"]

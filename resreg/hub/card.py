@@ -93,10 +93,12 @@ def model_card(
         f"## Results\n\n{results_table(rows)}\n{curves}\n"
         "## Use\n\n"
         "```python\n"
-        "from resreg.weights import load_model\n\n"
-        f'model = load_model("hf-hub:{repo_id}")  # add @<commit sha> to pin this version\n'
+        "import resreg\n\n"
+        f'model = resreg.create_model("hf-hub:{repo_id}")  # add @<commit sha> to pin this version\n'
+        'predictions = resreg.predict(model, ["image.png"], top_k=5)  # prepared as in its evaluation\n'
         "```\n\n"
-        "or `resreg pull " + repo_id + " --to weights/`. The full spec and training config are in "
+        f"From the shell: `resreg predict hf-hub:{repo_id} IMAGES_OR_FOLDERS...`, "
+        "`resreg pull " + repo_id + " --to weights/`. The full spec and training config are in "
         "`resreg.yaml`.\n"
     )
 
