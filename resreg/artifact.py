@@ -193,8 +193,8 @@ def read_header(metadata: Mapping[str, str], tensors: dict[str, torch.Tensor], w
         return None
     try:
         data = json.loads(metadata[HEADER_KEY])
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{where}: the {HEADER_KEY!r} metadata is not valid JSON ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise WeightsError(f"{where}: the {HEADER_KEY!r} metadata is not valid JSON ({type(exc).__name__})") from None
     return Preprocessing.from_json(data, where, mean_image)
 
 
