@@ -81,7 +81,8 @@ def _with_defaults(spec: Any, built: Any, params: dict[str, Any]) -> dict[str, A
     a dataclass's fields as built, else the factory's parameter defaults (those YAML can hold)."""
     spec = _as_mapping(spec)
     if dataclasses.is_dataclass(built) and not isinstance(built, type):
-        defaults = dataclasses.asdict(built)
+        values = dataclasses.asdict(built)
+        defaults = {f.name: values[f.name] for f in dataclasses.fields(built) if f.init}  # what a spec can set
     else:
         defaults = {name: None if p.required else p.default for name, p in params.items()}
     complete = {"type": spec.pop("type")}
