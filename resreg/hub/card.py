@@ -98,8 +98,8 @@ def model_card(
         'predictions = resreg.predict(model, ["image.png"], top_k=5)  # prepared as in its evaluation\n'
         "```\n\n"
         f"From the shell: `resreg predict hf-hub:{repo_id} IMAGES_OR_FOLDERS...`, "
-        "`resreg pull " + repo_id + " --to weights/`. The full spec and training config are in "
-        "`resreg.yaml`.\n"
+        "`resreg pull " + repo_id + " --to weights/`. The full spec and the training record (recipe, data "
+        "set, evaluation options, metrics) are in `resreg.yaml`.\n"
     )
 
 
