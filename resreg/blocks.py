@@ -33,7 +33,6 @@ they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -207,7 +206,3 @@ class Bottleneck(ResidualBlock):
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.act2(self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
-
-
-#: the type of an attention factory: output channels -> module (a registered `attn` component)
-AttentionFactory = Callable[[int], nn.Module]
