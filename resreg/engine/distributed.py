@@ -120,12 +120,17 @@ def setup(device_name: str, env: Mapping[str, str] = os.environ) -> Dist:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if world.world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(
-            "nccl" if device.type == "cuda" else "gloo",
-            init_method=world.init_method,
-            rank=world.rank,
-            world_size=world.world_size,
-        )
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        attempt = env.get("TORCHELASTIC_RESTART_COUNT")
+        if world.launcher == "torchrun" and attempt is not None:
+            # torchrun's agent keeps one store across restarts: without a prefix of their own, restarted
+            # workers could read the dead workers' addresses from it (gloo: "connection refused").
+            store, _, _ = next(dist.rendezvous("env://", rank=world.rank, world_size=world.world_size))
+            store = dist.PrefixStore(f"resreg/attempt_{attempt}", store)
+            dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.world_size)
+        else:
+            rank, size = world.rank, world.world_size
+            dist.init_process_group(backend, init_method=world.init_method, rank=rank, world_size=size)
     return Dist(world.rank, world.world_size, world.local_rank, device, world.local_world_size)
 
 
