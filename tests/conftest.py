@@ -28,6 +28,19 @@ import pytest
 PROCESS_TIMEOUT_S = 1800
 
 
+def _share_the_cores_among_xdist_workers() -> None:
+    """Under `pytest -n N`, each worker's torch (and the processes it starts) gets its share of the cores:
+    N workers each running as many threads as there are cores would oversubscribe the CPU. Set before
+    any test imports torch; an OMP_NUM_THREADS the user set wins."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if workers > 1:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // workers)))
+
+
+_share_the_cores_among_xdist_workers()
+
+
 @dataclass(frozen=True)
 class CliResult:
     """What a `resreg` command left: its exit status and everything it printed."""

@@ -6,6 +6,7 @@ A whole run's state through a checkpoint is tests/test_run_state.py; kill -9 and
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,9 @@ def test_a_truncated_checkpoint_is_an_error_naming_the_file(tmp_path: Path):
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(ResregError) as info:
         checkpoint.load(path)
-    assert str(info.value).startswith(f"{path}: not a readable resreg checkpoint (")
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a readable resreg checkpoint (")
+    assert re.search(r"\((\w+Error|\w+Exception): ", message) and "NoneType" not in message, message  # the cause
     assert info.value.__cause__ is None and info.value.__suppress_context__  # `from None`: no chained traceback
 
 
@@ -76,3 +79,28 @@ def test_the_rng_state_restores_the_generator(tmp_path: Path):
     path = checkpoint.save(tmp_path / "rng.pt", {"rng": state})
     checkpoint.set_rng_state(checkpoint.load(path)["rng"])
     assert torch.equal(torch.rand(5), expected)
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> list:
+    """CUDA's RNG calls recorded on a machine without a GPU (the logic of when they are made is what is tested)."""
+    calls: list = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.tensor([1, 2], dtype=torch.uint8)])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: calls.append(states))
+    return calls
+
+
+def test_the_cuda_generators_are_saved_and_restored_when_cuda_is_in_use(fake_cuda, monkeypatch):
+    state = checkpoint.rng_state()
+    assert set(state) == {"torch", "cuda"} and torch.equal(state["cuda"][0], torch.tensor([1, 2], dtype=torch.uint8))
+    checkpoint.set_rng_state(state)
+    assert fake_cuda == [state["cuda"]]
+    checkpoint.set_rng_state({"torch": state["torch"]})  # saved without a GPU: the GPU's generators stay
+    assert len(fake_cuda) == 1
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)  # reading them would start CUDA: don't
+    assert set(checkpoint.rng_state()) == {"torch"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a GPU checkpoint resumed on a CPU
+    checkpoint.set_rng_state(state)
+    assert len(fake_cuda) == 1

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import string
-import subprocess
-import sys
 
 import pytest
 import yaml
+from conftest import run_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -122,11 +120,5 @@ def test_malformed_input_through_the_real_cli(tmp_path, text, override):
     path.write_text(text, encoding="utf-8")
     for args in ([str(path)], [str(tmp_path / "ok.yaml"), override]):
         (tmp_path / "ok.yaml").write_text("model: resnet20\n")
-        result = subprocess.run(
-            [sys.executable, "-m", "resreg", "show", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "RESREG_DEBUG": ""},
-        )
+        result = run_process("show", *args)  # tests/conftest.py: RESREG_DEBUG unset, a hang guard only
         _assert_one_line_error(result.returncode, result.stderr)

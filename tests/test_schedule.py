@@ -141,3 +141,17 @@ def test_state_dict_holds_exactly_the_metric_driven_state():
     fresh = Schedule(lr=1.0, total_steps=100, warmup_lr=0.1, plateau_patience=1)
     fresh.load_state_dict(state)
     assert fresh == s
+
+
+def test_every_cycle_restarts_including_the_first_and_with_two_cycles():
+    three = Schedule(lr=1.0, total_steps=30, decay="cosine", cycles=3)
+    assert three.lr_at(5) == pytest.approx(0.5)  # half way through the first cycle, as through the others
+    two = Schedule(lr=1.0, total_steps=20, decay="cosine", cycles=2)
+    assert two.cycle_ends() == [10, 20]
+    assert two.lr_at(10) == pytest.approx(1.0) and two.lr_at(15) == pytest.approx(0.5)
+
+
+def test_one_step_curves_end_at_zero():
+    """A decay over a single step (or a one-step cycle) reaches 0 at its end, not half way."""
+    assert Schedule(lr=1.0, total_steps=1, decay="linear").lr_at(1) == 0.0
+    assert Schedule(lr=1.0, total_steps=2, decay="cosine", cycles=2).lr_at(2) == pytest.approx(0.0)
