@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -312,10 +313,13 @@ def _catch_signals(run: Run) -> Iterator[None]:
         run._stop_signal = signum
         if run.info.is_main and run.progress is not None:
             if signum == signal.SIGINT:
-                run.progress.write("stopping after this step (Ctrl-C again to abort)", always=True)
+                message = "stopping after this step (Ctrl-C again to abort)"
             else:
-                name = signal.Signals(signum).name
-                run.progress.write(f"{name}: stopping after this step, with a checkpoint", always=True)
+                message = f"{signal.Signals(signum).name}: stopping after this step, with a checkpoint"
+            try:
+                run.progress.write(message, always=True)
+            except RuntimeError:  # the signal came while stderr was being written: a buffered write cannot nest
+                os.write(2, f"\n{message}\n".encode())
 
     previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
     try:
