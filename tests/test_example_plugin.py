@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import PROCESS_TIMEOUT_S
 from hub_server import HubServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,15 +30,10 @@ EXAMPLE = ROOT / "examples" / "resreg-se"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(tmp_path_factory: pytest.TempPathFactory, install_plugins) -> Path:
     root = tmp_path_factory.mktemp("resreg-se")
     source = shutil.copytree(EXAMPLE, root / "src")  # setuptools writes build/ and egg-info beside the source
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
-         "--target", str(root / "site"), str(source)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return root / "site"
+    return install_plugins(source)  # tests/conftest.py
 
 
 def run(argv: list[str], site: Path | None, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -46,7 +42,7 @@ def run(argv: list[str], site: Path | None, cwd: Path | None = None, **env: str)
     environment.pop("PYTHONPATH", None)
     if site is not None:
         environment["PYTHONPATH"] = str(site)
-    return subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=cwd, timeout=300)
+    return subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=cwd, timeout=PROCESS_TIMEOUT_S)
 
 
 def resreg_many(site: Path | None, *commands: list[str], **env: str) -> list[tuple[int, str, str]]:
