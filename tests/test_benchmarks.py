@@ -6,6 +6,7 @@ machine line and its table. Full runs are for a quiet machine (docs/benchmarks.m
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,16 @@ def test_benchmark_smoke_run(script: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("CPU: "), result.stdout[:500]
     assert SMOKE_OUTPUT[script] in result.stdout, result.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_gpu_suite_smoke_runs_on_the_cpu(tmp_path) -> None:
+    """benchmarks/gpu_suite.sh --smoke: the GPU script's three parts, tiny, on the CPU (it cannot rot unseen)."""
+    result = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_suite.sh"), "--smoke"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "| resnet18 | eager |" in result.stdout, result.stdout[-3000:]
+    assert (tmp_path / "engine-smoke" / "model.safetensors").is_file()
+    assert "final test acc:" in result.stdout and "exit status:     0" in result.stdout, result.stdout[-3000:]
