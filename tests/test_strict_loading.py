@@ -138,3 +138,19 @@ def test_a_model_without_pretrained_cfg_or_without_the_first_conv_in_the_file_is
     partial = {k: v for k, v in classifier_model(in_chans=3).state_dict().items() if k != "conv1.weight"}
     adapted, skip = adapt_state_dict(classifier_model(in_chans=1), partial)
     assert adapted.keys() == partial.keys() and skip == []  # strict loading then names conv1.weight missing
+
+
+def test_the_prefix_of_a_one_module_model_and_of_files_with_step_counters_is_found():
+    bare = nn.Conv2d(3, 4, 3, bias=False)  # one key: the prefix is everything before its last part
+    message = error_of(bare, {"module.weight": bare.weight.detach().clone()})
+    assert "every key starts with 'module.'" in message
+    model, state = model_with_state()  # the counters saved too: the stripped keys are exactly the model's
+    assert "every key starts with 'module.'" in error_of(model, {"module." + k: v for k, v in state.items()})
+
+
+def test_filters_of_another_base_channel_count_are_repeated_from_that_count():
+    from resreg.weights.adapt import adapt_state_dict
+
+    two = classifier_model(in_chans=2).state_dict()
+    four, _ = adapt_state_dict(classifier_model(in_chans=4), two)
+    assert torch.allclose(four["conv1.weight"], two["conv1.weight"][:, [0, 1, 0, 1]] * 2 / 4)
