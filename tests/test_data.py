@@ -384,7 +384,7 @@ def test_eval_covers_every_image_once_on_every_rank_count() -> None:
 
 
 def test_loader_rejects_impossible_options() -> None:
-    with pytest.raises(ConfigError, match="train.scale and train.crop_padding are two ways to crop"):
+    with pytest.raises(ConfigError, match=r"train\.scale and train\.crop_padding are two ways to crop"):
         loader(numbered(), augment=AugmentOptions(scale=(256, 480), crop_padding=4))  # in-memory scale: test_first_hour
     with pytest.raises(ConfigError, match="larger than"):
         loader(numbered(10))
