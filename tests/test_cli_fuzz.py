@@ -112,10 +112,13 @@ def test_malformed_overrides_in_process(tmp_path, capsys, override):
 
 
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=bad_config, override=bad_override)
 def test_malformed_input_through_the_real_cli(tmp_path, text, override):
-    """The same properties through the installed command in a fresh process (argv, stderr, exit status)."""
+    """The same properties through the installed command in a fresh process (argv, stderr, exit status).
+
+    A few examples: the breadth is the in-process tests' (300 examples); this checks that the process
+    reports them the same way, and each example costs two interpreter starts with a torch import."""
     path = tmp_path / "fuzz.yaml"
     path.write_text(text, encoding="utf-8")
     for args in ([str(path)], [str(tmp_path / "ok.yaml"), override]):
