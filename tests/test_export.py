@@ -5,11 +5,13 @@ the moment it registers. By default every block and every shortcut is exported i
 the smallest preset of each family (CIFAR and ImageNet ResNets, a DenseNet), an ensemble and
 features mode; `pytest -m huge` exports every registered preset as it is (minutes on a CPU).
 Outputs must agree with eager fp32 within 1e-4, at a batch size other than the traced one (the
-batch dimension is dynamic).
+batch dimension is dynamic); for the deepest nets, within twice eager fp32's own distance from fp64
+when that is larger (see `check_onnx`).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -87,18 +89,39 @@ def all_presets() -> list:
     return [pytest.param({name: name}, id=f"preset-{name}", marks=pytest.mark.huge) for name in REGISTRY.names("model")]
 
 
+def calibrate(model: torch.nn.Module) -> torch.nn.Module:
+    """Set every BatchNorm's running statistics from one batch, as training would, then eval mode.
+
+    Fresh statistics (mean 0, var 1) let a deep net's activations grow with depth (ResNet-152's
+    logits reach 1e4, pre-activation ResNet-110's 1e6), where fp32 rounding alone exceeds 1e-4; a
+    trained net's are of order one, and so are these.
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average: after one batch, that batch's statistics
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 3, SIDE, SIDE))
+    return model.eval()
+
+
 def check_onnx(specs: dict[str, object], tmp_path) -> None:
     torch.manual_seed(0)
-    model = SideBySide({name: resreg.create_model(spec) for name, spec in specs.items()}).eval()
+    model = calibrate(SideBySide({name: resreg.create_model(spec) for name, spec in specs.items()}))
     path = export_onnx(model, tmp_path / "model.onnx")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = torch.randn(3, 3, SIDE, SIDE)  # traced with 2: the batch is dynamic
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     with torch.no_grad():
         want, names = [t.numpy() for t in model(x)], model.output_names(x)
+        exact = [t.numpy() for t in copy.deepcopy(model).double()(x.double())]
     assert len(got) == len(want)
-    for name, a, b in zip(names, got, want, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=name)
+    for name, a, b, c in zip(names, got, want, exact, strict=True):
+        # 1e-4, unless eager fp32 itself is further than that from fp64 (a 152-layer random net is: about
+        # 1e-2 at logits of 30); then onnxruntime may differ from it by up to twice eager's own rounding.
+        rounding = float(np.abs(b - c).max())
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=max(1e-4, 2 * rounding), err_msg=name)
 
 
 @pytest.mark.parametrize("specs", default_groups() + all_presets())
