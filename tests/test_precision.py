@@ -65,6 +65,7 @@ def test_channels_last_auto_follows_the_cpu_kernels(cpu_units):
 
 
 def test_threads_default_to_the_cores_this_process_may_use(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert resolve_threads(0).value == 4
     assert resolve_threads(0, world_size_on_node=2).value == 2  # two processes share the node's cores
@@ -74,8 +75,18 @@ def test_threads_default_to_the_cores_this_process_may_use(monkeypatch):
 
 def test_engine_options_resolve_every_auto(cpu_units, monkeypatch):
     cpu_units(amx=False, avx512_bf16=False, capability="AVX2")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     options, choices = resolve_engine_options(EngineOptions(), CPU)
     assert (options.precision, options.channels_last, options.threads) == ("fp32", False, 2)
     assert set(choices) == {"precision", "channels_last", "threads"}
     assert EngineOptions().precision == "auto" and EngineOptions().channels_last == "auto"
+
+
+def test_omp_num_threads_caps_the_automatic_thread_count(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert resolve_threads(0).value == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")  # never more than the cores this process may use
+    assert resolve_threads(0).value == 4
+    assert resolve_threads(3).value == 3  # the config wins

@@ -78,6 +78,11 @@ def resolve_threads(threads: int, world_size_on_node: int = 1) -> Choice:
     if threads:
         return Choice(threads, "set in the config")
     cores = usable_cores()
+    # OMP_NUM_THREADS is the standard way to share a machine among processes (pytest-xdist workers, job
+    # schedulers); honoured as a cap only: it can lower the thread count, never raise it past the cores.
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and 0 < int(omp) < cores // max(1, world_size_on_node):
+        return Choice(int(omp), f"auto: OMP_NUM_THREADS={omp} of {cores} usable core(s)")
     share = max(1, cores // max(1, world_size_on_node))
     why = f"auto: {cores} usable core(s)" + (f" / {world_size_on_node} processes" if world_size_on_node > 1 else "")
     return Choice(share, why)
