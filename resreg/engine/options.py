@@ -14,7 +14,7 @@ class EngineOptions:
         device: where to train: auto picks cuda, then mps, then cpu.
         precision: auto (bf16 where the device computes it natively: a CUDA GPU with bf16, a CPU with AMX
             or AVX512-BF16; fp32 elsewhere), fp32, or autocast in bf16 or fp16 (GPUs, with a grad scaler).
-        channels_last: the NHWC memory format: auto (on CUDA and AVX-512 CPUs, where it is faster), true or false.
+        channels_last: the NHWC memory format: auto (on CUDA and AVX2/AVX-512 CPUs, where it is faster), true or false.
         compile: wrap the model in torch.compile (slow to start; faster steps on GPUs).
         seed: seed of every random generator.
         deterministic: deterministic algorithms only; on the CPU a resumed run is bitwise equal.
