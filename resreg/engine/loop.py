@@ -279,6 +279,8 @@ class Run:
         """Write checkpoints/NAME on rank 0 (every rank has the same weights)."""
         if not self.info.is_main:
             return
+        if self.log is not None:  # the rows up to this checkpoint reach the disk with it (a resume keeps them)
+            self.log.sync()
         path = checkpoint.save(self.dir / "checkpoints" / name, self.state_dict())
         self.call_hook("resreg_checkpoint_saved", run=self, path=path)
 
