@@ -6,20 +6,22 @@
 
 One training step = bf16 autocast forward, cross-entropy, backward, SGD step, on synthetic images held on
 the device (no loader), NHWC. Both models get the same weights. For each model and mode the two
-libraries are timed in interleaved rounds (timm, resreg, timm, resreg, ...) so clock and thermal drift
-hit both; the table gives images/s (median of rounds) and the ratio resreg/timm. Timing uses CUDA
-events around `steps` steps after `warmup` steps (torch.compile's compile happens in the warm-up and is
-reported apart, in seconds).
+libraries are timed in interleaved rounds (timm resreg, resreg timm, ...: benchmarks/harness.py, as every
+benchmark here) so clock and thermal drift hit both; the table gives images/s (median of rounds) and the
+ratio resreg/timm. Timing uses CUDA events around `steps` steps after `warmup` steps (torch.compile's
+compile happens in the warm-up and is reported apart, in seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
 import timm
 import torch
+from harness import describe_machine, interleaved, ratios
 
 import resreg
 
@@ -54,6 +56,10 @@ def timed(step, steps: int, device: torch.device) -> float:
     return time.perf_counter() - begin
 
 
+def images_per_s(step, args: argparse.Namespace, device: torch.device) -> float:
+    return args.batch * args.steps / timed(step, args.steps, device)
+
+
 def build_pair(name: str, device: torch.device, channels_last: bool) -> dict[str, torch.nn.Module]:
     ours = resreg.create_model(name)
     theirs = timm.create_model(name, pretrained=False)
@@ -82,18 +88,17 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device, compi
         if device.type == "cuda":
             torch.cuda.synchronize()
         compile_s[lib] = time.perf_counter() - begin
-    rates: dict[str, list[float]] = {"timm": [], "resreg": []}
-    for _ in range(args.rounds):
-        for lib in ("timm", "resreg"):
-            rates[lib].append(args.batch * args.steps / timed(steps[lib], args.steps, device))
-    ratios = [ours / theirs for ours, theirs in zip(rates["resreg"], rates["timm"], strict=True)]
+    rates = interleaved(
+        {lib: functools.partial(images_per_s, steps[lib], args, device) for lib in ("timm", "resreg")}, args.rounds
+    )
+    per_round = ratios(rates["resreg"], rates["timm"])
     return {
         "model": name,
         "mode": "compiled" if compiled else "eager",
         "timm img/s": statistics.median(rates["timm"]),
         "resreg img/s": statistics.median(rates["resreg"]),
-        "ratio": statistics.median(ratios),
-        "spread": f"{min(ratios):.3f}-{max(ratios):.3f}",
+        "ratio": statistics.median(per_round),
+        "spread": f"{min(per_round):.3f}-{max(per_round):.3f}",
         "warm-up s (timm/resreg)": f"{compile_s['timm']:.1f}/{compile_s['resreg']:.1f}",
     }
 
@@ -118,9 +123,7 @@ def main() -> None:
         args.precision = "fp32" if device.type == "cpu" else args.precision
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, timm {timm.__version__}")
-    else:
-        print(f"# CPU ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, timm {timm.__version__}")
+    print(f"# {describe_machine()}; timm {timm.__version__}")
     print(f"# train step, batch {args.batch}, {args.size} px, {args.precision}, channels_last={args.channels_last}")
     columns = ["model", "mode", "timm img/s", "resreg img/s", "ratio", "spread", "warm-up s (timm/resreg)"]
     print("| " + " | ".join(columns) + " |")

@@ -21,29 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def hardware() -> str:
-    """One line: the CPU or GPU, and the instruction sets that decide bf16 vs fp32."""
-    import torch
-
-    from resreg.engine.precision import usable_cores
-
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name()} (bf16: {torch.cuda.is_bf16_supported()})"
-    model = "unknown CPU"
-    flags: set[str] = set()
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
-        if line.startswith("model name") and model == "unknown CPU":
-            model = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-    marks = [f for f in ("amx_tile", "amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags]
-    return (
-        f"{model}, {usable_cores()} usable cores, flags: {' '.join(marks) or 'none'}; "
-        f"torch kernels: {torch.backends.cpu.get_cpu_capability()}, "
-        f"native bf16: {torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()}"
-    )
+from harness import describe_machine  # the machine line every benchmark here prints
 
 
 def main() -> int:
@@ -81,7 +59,7 @@ def main() -> int:
     if reached is None and tests and tests[-1] >= args.target:
         reached = total  # the final evaluation landed as the process ended
     chose = next((line.strip() for line in log_lines if "precision" in line and "auto" in line), "-")
-    print(f"\nhardware:        {hardware()}")
+    print(f"\nhardware:        {describe_machine()}")
     print(f"engine chose:    {chose}")
     print(f"exit status:     {status}")
     print(f"final test acc:  {tests[-1]:.4f}" if tests else "final test acc:  none (no test evaluation)")
