@@ -132,3 +132,41 @@ def test_a_resumed_training_run_logs_each_row_once(tmp_path: Path) -> None:
     train(config, source="test", run_dir=run_dir, resume=True)
     assert without_speed(run_dir) == whole
     assert [r["step"] for r in csv_rows(run_dir)] == ["10", "20", "20", "30", "40", "40"]
+
+
+@pytest.mark.slow  # a short training, and the engine's imports
+def test_each_checkpoint_first_syncs_the_rows_logged_so_far(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are appended without fsync; a checkpoint fsyncs the log first, so the rows a resume keeps are on disk."""
+    from resreg.config import validate_config
+    from resreg.engine.run import train
+    from resreg.plugins import get_registry
+
+    synced_rows: list[int] = []  # rows in metrics.jsonl at each sync
+    real_sync = MetricsLog.sync
+
+    def recording_sync(self: MetricsLog) -> None:
+        synced_rows.append(len(jsonl_rows(self.jsonl.parent)))
+        real_sync(self)
+
+    monkeypatch.setattr(MetricsLog, "sync", recording_sync)
+    saved_after: list[tuple[int, list[int]]] = []
+
+    class RecordCheckpoints:
+        def resreg_checkpoint_saved(self, run, path):
+            saved_after.append((len(jsonl_rows(run.dir)), list(synced_rows)))
+
+        def __getattr__(self, name):
+            return lambda **kwargs: None
+
+    config = {
+        "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B"},
+        "data": {"type": "synthetic", "num_images": 64, "image_size": 8, "num_classes": 3},
+        "train": {"type": "fast", "unit": "step", "length": 20, "batch_size": 16, "eval_every": 20},
+        "engine": {"threads": 1, "log_every": 5, "checkpoint_every": 10, "progress": "none"},
+        "eval": {"splits": ["test"], "batch_size": 16},
+    }  # fmt: skip
+    train(validate_config(config, "test", get_registry()), source="test", run_dir=tmp_path / "run",
+          hook=RecordCheckpoints())  # fmt: skip
+    assert saved_after, "no checkpoint was saved"
+    for rows_at_save, syncs_before in saved_after:
+        assert syncs_before and syncs_before[-1] == rows_at_save  # every row logged so far was synced first
