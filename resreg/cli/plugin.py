@@ -29,7 +29,7 @@ version = "0.1.0"
 description = "A resreg plugin: the {name}_block block."
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["resreg>={version}", "torch>=2.4"]
+dependencies = ["resreg>={version}", "torch>=2.6"]
 
 [project.optional-dependencies]
 test = ["pytest>=8"]
