@@ -24,6 +24,14 @@ def test_help_lists_commands_without_importing_torch():
     assert result.stdout.strip() == "[] True", result.stderr
 
 
+def test_command_help_keeps_its_example_commands_one_per_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "resreg train quickstart" in lines  # not run into the next example by argparse's re-wrapping
+    assert any(line.startswith("resreg train --resume runs/") for line in lines)
+
+
 def test_usage_error_is_one_line_with_status_2(cli):
     result = cli("list", "--no-such-flag")
     assert result.status == 2

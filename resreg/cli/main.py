@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command not written yet
         doc = (module.__doc__ or "").strip()
-        sub = subparsers.add_parser(name, help=doc.split("\n", 1)[0], description=doc)
+        # Raw: the docstrings' example commands are one per line, and argparse would run them together.
+        sub = subparsers.add_parser(
+            name, help=doc.split("\n", 1)[0], description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser
