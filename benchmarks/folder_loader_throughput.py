@@ -30,12 +30,13 @@ import numpy as np
 import torch
 from harness import describe_machine, interleaved, print_table, ratios, set_threads, spread, usable_cores
 from PIL import Image
+from resreg_plugins.datasets.imagefolder import imagefolder
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
-from resreg.data import AugmentOptions, imagefolder, make_loader
+from resreg.data import AugmentOptions, make_loader
 
 
 def write_jpegs(root: Path, n: int, width: int, height: int) -> None:

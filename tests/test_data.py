@@ -1,4 +1,5 @@
-"""Data sources and loaders: the real Fashion-MNIST, and IDX, CIFAR and image-folder files written in their formats."""
+"""The data-set contract and loaders (resreg.data), and the formats plugin (resreg_plugins.datasets): the real
+Fashion-MNIST, and IDX, CIFAR and image-folder files written in their formats."""
 
 from __future__ import annotations
 
@@ -14,22 +15,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from resreg_plugins.datasets.cifar import cifar10, cifar100, read_batch
+from resreg_plugins.datasets.imagefolder import imagefolder
+from resreg_plugins.datasets.mnist import fashion_mnist, mnist
 
-from resreg.data import (
-    AugmentOptions,
-    ImageSet,
-    cifar10,
-    cifar100,
-    fashion_mnist,
-    imagefolder,
-    make_loader,
-    mnist,
-    synthetic,
-)
+from resreg.data import AugmentOptions, ImageSet, Stats, fetch, make_loader, synthetic
 from resreg.data.augment import apply_color_jitter, apply_crop, apply_flip, apply_lighting
-from resreg.data.cifar import read_batch
-from resreg.data.download import fetch
-from resreg.data.source import Stats
 from resreg.errors import ConfigError, DataError
 from resreg.plugins import get_registry
 

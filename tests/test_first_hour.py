@@ -15,10 +15,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from resreg_plugins.datasets.mnist import fashion_mnist
 
 from resreg.cli.main import main
 from resreg.config import find_config, load_config, validate_config
-from resreg.data import AugmentOptions, fashion_mnist, make_loader, synthetic
+from resreg.data import AugmentOptions, make_loader, synthetic
 from resreg.data.augment import apply_scale_crop
 from resreg.engine.evaluate import eval_splits
 from resreg.engine.options import EngineOptions, EvalOptions

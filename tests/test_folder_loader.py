@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from resreg_plugins.datasets.imagefolder import imagefolder
 
-from resreg.data import AugmentOptions, imagefolder, make_loader
+from resreg.data import AugmentOptions, make_loader
 
 CPU = torch.device("cpu")
 AUGMENT = AugmentOptions(scale=(16, 24), hflip=True)

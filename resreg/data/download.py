@@ -5,6 +5,11 @@ a data.root that does not exist is an error, never a reason to use another copy 
 Without a root: $RESREG_DATA (and $RESREG_DATA/<name>), the user cache directory
 ($XDG_CACHE_HOME or ~/.cache)/resreg/<name>, then /usr/share/datasets/<name with dashes> (where
 Debian's dataset-fashion-mnist installs).
+
+Part of the data-set contract (`resreg.data`), so every data set plugin looks in the same places and
+says the same thing when its files are absent. `fetch` is not torchvision.datasets.utils.download_url:
+that writes straight to the final path and leaves a partial or corrupt file there (which the next run
+would find), retries an https URL over plain http, and has no timeout.
 """
 
 from __future__ import annotations

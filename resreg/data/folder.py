@@ -1,10 +1,9 @@
-"""Image folders in the ImageNet layout (`<split>/<class>/<image>`): listed once, decoded lazily with PIL."""
+"""A split of image files decoded on the fly with PIL (the ImageNet layout's splits; a plugin lists the files)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,7 +19,12 @@ EVAL_CROP_FRACTION = 0.875
 
 @dataclass
 class FolderSplit:
-    """One split of an image folder: (path, label) pairs, class names, and the crop side in pixels."""
+    """One split of image files, decoded as the loader needs them: (path, label) pairs, the name of each
+    label, and the side in pixels of the square crop fed to the model.
+
+    Any format that is a list of image files fits (the `imagefolder` plugin lists `<split>/<class>/<image>`);
+    the loader resizes, crops, augments and normalises (ImageNet-style) in its worker processes.
+    """
 
     samples: list[tuple[str, int]]
     classes: list[str]
@@ -28,29 +32,6 @@ class FolderSplit:
 
     def __len__(self) -> int:
         return len(self.samples)
-
-
-def scan(directory: Path, image_size: int, classes: list[str] | None = None) -> FolderSplit:
-    """List `directory/<class>/**/<image>`; with `classes` given (val), its class folders must be among them."""
-    if not directory.is_dir():
-        raise DataError(f"image folder {directory} does not exist (expected {directory}/<class>/<image>)")
-    found = sorted(p.name for p in directory.iterdir() if p.is_dir())
-    if not found:
-        raise DataError(f"image folder {directory} has no class folders (expected {directory}/<class>/<image>)")
-    classes = classes or found
-    index = {name: i for i, name in enumerate(classes)}
-    unknown = [name for name in found if name not in index]
-    if unknown:
-        raise DataError(f"image folder {directory}: class folders {unknown[:5]} are not train classes")
-    samples = [
-        (str(path), index[name])
-        for name in found
-        for path in sorted((directory / name).rglob("*"))
-        if path.suffix.lower() in IMAGE_EXTENSIONS
-    ]
-    if not samples:
-        raise DataError(f"image folder {directory} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-    return FolderSplit(samples, classes, image_size)
 
 
 def load_crop(path: str, short_side: int, crop: int, where: tuple[float, float] | None) -> torch.Tensor:

@@ -1,4 +1,11 @@
-"""The IDX file format of MNIST and Fashion-MNIST (http://yann.lecun.com/exdb/mnist/), gzip-compressed or not."""
+"""The IDX file format of MNIST and Fashion-MNIST (http://yann.lecun.com/exdb/mnist/), gzip-compressed or not.
+
+Not torchvision's reader (torchvision.datasets.mnist.read_sn3_pascalvincent_tensor): it opens the path
+as a plain file, so it cannot read the `.gz` files that Debian's dataset-fashion-mnist installs and the
+mirrors serve (torchvision.datasets.MNIST wants them unpacked under root/<Class>/raw/), and it checks the
+header with `assert` (gone under `python -O`) and a wrong size only as a failed `view`, where a truncated
+or foreign file must be a one-line DataError naming it.
+"""
 
 from __future__ import annotations
 

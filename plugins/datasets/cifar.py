@@ -3,6 +3,11 @@
 The format IS pickle, and unpickling runs whatever globals a file names, so these files are read
 with an Unpickler that resolves only the few globals a numpy array needs; anything else (os.system,
 builtins.eval, ...) is refused with a DataError before it can run.
+
+Not torchvision.datasets.CIFAR10/100: they read the same batches with a plain `pickle.load`, which
+would run any code a tampered or look-alike file names (resreg reads pickles only through this
+restricted reader, and only from the user's own data set files); they also insist on the folder
+cifar-10-batches-py and the official files' md5s, where resreg accepts the files in data.root itself.
 """
 
 from __future__ import annotations
@@ -15,9 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from resreg.data.download import find_files, missing_error, search_dirs
-from resreg.data.imageset import ImageSet
-from resreg.data.source import DataSource, in_memory_source
+from resreg.data import DataSource, ImageSet, find_files, in_memory_source, missing_error, search_dirs
 from resreg.errors import DataError
 
 _core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core; pickles name either

@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from resreg_plugins.datasets.idx import read_idx
 
-from resreg.data.download import cache_dir, fetch, find_files, missing_error, search_dirs
-from resreg.data.idx import read_idx
-from resreg.data.imageset import ImageSet
-from resreg.data.source import DataSource, in_memory_source
+from resreg.data import DataSource, ImageSet, cache_dir, fetch, find_files, in_memory_source, missing_error, search_dirs
 from resreg.errors import DataError
 
 _FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
