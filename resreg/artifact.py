@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resreg.errors import WeightsError
+from resreg.layout import RESREG_FILE, TIMM_CONFIG_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -200,7 +201,7 @@ def read_header(metadata: Mapping[str, str], tensors: dict[str, torch.Tensor], w
 
 def read_folder(folder: Path) -> Preprocessing | None:
     """The record of a resreg folder or repo (`resreg.yaml`'s `pretrained_cfg:`) or a timm one (`config.json`)."""
-    from resreg.hub.layout import RESREG_FILE, TIMM_CONFIG_FILE, read_resreg_yaml
+    from resreg.hub.layout import read_resreg_yaml
 
     if (folder / RESREG_FILE).is_file():
         record = read_resreg_yaml(folder / RESREG_FILE)

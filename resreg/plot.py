@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 from resreg.errors import ConfigError, DataError
 from resreg.hub.card import read_metrics
 from resreg.io import atomic_path
+from resreg.layout import METRICS_FILE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-METRICS_FILE = "metrics.jsonl"
 #: the bold curve: the first of these a run recorded
 HELD_OUT = ("test_error", "val_error")
 THIN, BOLD = 0.8, 2.4  # line widths in points, close to the paper's thin/bold contrast

@@ -46,6 +46,7 @@ import yaml
 
 from resreg.errors import ConfigError
 from resreg.io import write_text_atomic
+from resreg.layout import CURVES_FILE, LAST_CHECKPOINT, METRICS_FILE, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
 
 SEED_KEY = "engine.seed"
 _OPEN, _CLOSE = "[{(", "]})"
@@ -194,17 +195,16 @@ def _difference(a: Any, b: Any, path: str = "") -> str | None:
 
 def state_of(run: PlannedRun) -> str:
     """finished (final model written), resume (a checkpoint), or new; a different run there is a ConfigError."""
-    from resreg.engine import checkpoint, rundir
 
-    saved = run.dir / rundir.CONFIG
+    saved = run.dir / RUN_CONFIG_FILE
     if saved.is_file():
         difference = _difference(yaml.safe_load(saved.read_text(encoding="utf-8")), _plain_data(run.config))
         if difference:
             raise ConfigError(f"{run.dir} holds a run of another config ({difference}); "
                               "give the sweep another --out or --runs, or remove that directory")  # fmt: skip
-        if (run.dir / rundir.WEIGHTS).is_file():
+        if (run.dir / MODEL_FILE).is_file():
             return "finished"
-        if (run.dir / "checkpoints" / checkpoint.LAST).is_file():
+        if checkpoint_file(run.dir, LAST_CHECKPOINT).is_file():
             return "resume"
     return "new"
 
@@ -306,9 +306,8 @@ class Pool:
 
 
 def _outcome(run: PlannedRun, code: int) -> str:
-    from resreg.engine import rundir
 
-    if code == 0 and (run.dir / rundir.WEIGHTS).is_file():
+    if code == 0 and (run.dir / MODEL_FILE).is_file():
         return "finished"
     from resreg.engine.launch import INTERRUPTED, RESUMABLE
 
@@ -372,7 +371,7 @@ def final_errors(run_dir: Path) -> dict[str, float]:
     from resreg.hub.card import read_metrics
 
     out: dict[str, float] = {}
-    for row in read_metrics(run_dir / "metrics.jsonl"):
+    for row in read_metrics(run_dir / METRICS_FILE):
         for key in ("train_error", "test_error", "val_error"):
             if isinstance(row.get(key), (int, float)):
                 out[key] = float(row[key])
@@ -394,7 +393,6 @@ class GroupResult:
 
 def collect(runs: list[PlannedRun], costs: Costs) -> list[GroupResult]:
     """One result per group, in plan order, from the run directories as they are now."""
-    from resreg.engine import rundir
 
     results: dict[str, GroupResult] = {}
     for run in sorted(runs, key=lambda r: r.seed):
@@ -402,7 +400,7 @@ def collect(runs: list[PlannedRun], costs: Costs) -> list[GroupResult]:
             results[run.group] = GroupResult(run.group, [], [], [], [], [], costs(run.config))
         result = results[run.group]
         result.runs.append(run)
-        if not (run.dir / rundir.WEIGHTS).is_file():
+        if not (run.dir / MODEL_FILE).is_file():
             continue
         errors = final_errors(run.dir)
         result.finished.append(run.dir)
@@ -496,7 +494,7 @@ def write_results(results: list[GroupResult], out: Path, title: str) -> list[Pat
         return written
     firsts = [r.finished[0] for r in results if r.finished]
     if firsts:
-        written.append(plot_runs(firsts, out / "curves.png", title=title))
+        written.append(plot_runs(firsts, out / CURVES_FILE, title=title))
     for r in results:
         if r.finished:
             written.append(plot_runs(r.finished, out / "curves" / f"{r.group}.png", title=r.group))

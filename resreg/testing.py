@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resreg.errors import ResregError
+from resreg.layout import MODEL_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -159,7 +160,7 @@ def check_save_load(spec: Any, registry: Registry) -> None:
     torch.manual_seed(0)
     model = resreg.create_model(spec, registry=registry).eval()
     with tempfile.TemporaryDirectory() as folder:
-        path = save_model(model, Path(folder) / "model.safetensors", registry=registry)
+        path = save_model(model, Path(folder) / MODEL_FILE, registry=registry)
         again = load_model(path, registry=registry).eval()
     assert again.resreg_spec == model.resreg_spec, "the loaded model has another spec"
     theirs = again.state_dict()

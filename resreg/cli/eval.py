@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from resreg.layout import MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="a run directory, a weights file or hf-hub:owner/name, or a config")
@@ -78,11 +80,11 @@ def _config_and_model(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     from resreg.weights import load_model
 
     path = Path(args.source)
-    if (path / rundir.CONFIG).is_file():  # a run directory
+    if (path / RUN_CONFIG_FILE).is_file():  # a run directory
         config = rundir.read_run_config(path, args.overrides)
         if args.checkpoint == "final":
-            return config, load_model(path / rundir.WEIGHTS)
-        return config, _from_checkpoint(config, path / "checkpoints" / f"{args.checkpoint}.pt")
+            return config, load_model(path / MODEL_FILE)
+        return config, _from_checkpoint(config, checkpoint_file(path, args.checkpoint))
     if path.suffix == ".safetensors" or path.is_dir() or args.source.startswith("hf-hub:"):
         config = resolve_interpolations(apply_overrides({}, args.overrides), args.source)
         return config, load_model(args.source)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from resreg.layout import CURVES_FILE  # the name `resreg push` looks for in a run dir
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories (metrics.jsonl)")
@@ -20,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resreg.hub.layout import CURVES_FILE  # the name `resreg push` looks for in a run dir
     from resreg.plot import plot_runs
 
     out = args.output or (args.run_dirs[0] / CURVES_FILE if len(args.run_dirs) == 1 else Path(CURVES_FILE))

@@ -20,6 +20,8 @@ import argparse
 import os
 from pathlib import Path
 
+from resreg.layout import LAST_CHECKPOINT, RUN_CONFIG_FILE, checkpoint_file
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="a config file or shipped config name (not with --resume)")
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         # `resreg train --resume DIR k=v` parses k=v as the config: it is an override.
         overrides = ([args.config] if args.config else []) + args.overrides
-        source, run_dir = str(args.resume / rundir.CONFIG), args.resume
+        source, run_dir = str(args.resume / RUN_CONFIG_FILE), args.resume
         config = rundir.read_run_config(args.resume, overrides)
     elif args.config is None:
         raise ConfigError("give a config (resreg train quickstart) or --resume RUN_DIR")
@@ -59,11 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _restarted(run_dir: Path | None) -> bool:
     """A process torchrun restarted after a failure, or a requeued SLURM job, whose run has a checkpoint."""
-    from resreg.engine import checkpoint
-
     counts = ("TORCHELASTIC_RESTART_COUNT", "SLURM_RESTART_COUNT")
     again = any(int(os.environ.get(name, "0") or 0) > 0 for name in counts)
-    return again and run_dir is not None and (run_dir / "checkpoints" / checkpoint.LAST).is_file()
+    return again and run_dir is not None and checkpoint_file(run_dir, LAST_CHECKPOINT).is_file()
 
 
 def _launch(args: argparse.Namespace, config: dict, source: str, run_dir: Path | None) -> int:

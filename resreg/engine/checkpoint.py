@@ -16,9 +16,9 @@ import torch
 
 from resreg.errors import ResregError
 from resreg.io import atomic_path
+from resreg.layout import BEST_CHECKPOINT, CHECKPOINTS_DIR, LAST_CHECKPOINT
 
-LAST = "last.pt"
-BEST = "best.pt"
+LAST, BEST = LAST_CHECKPOINT, BEST_CHECKPOINT
 
 
 def rng_state() -> dict[str, Any]:
@@ -44,7 +44,7 @@ def save(path: Path, state: dict[str, Any]) -> Path:
 def load(path: Path) -> dict[str, Any]:
     """Read a checkpoint (tensors and plain data only), on the CPU."""
     if not path.is_file():
-        raise ResregError(f"no checkpoint at {path}: a run directory has checkpoints/{LAST} once one was saved")
+        raise ResregError(f"no checkpoint at {path}: a run directory has {CHECKPOINTS_DIR}/{LAST} once one was saved")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or foreign file: say which one

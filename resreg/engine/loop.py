@@ -31,6 +31,7 @@ from resreg.engine.precision import Precision
 from resreg.engine.progress import Progress
 from resreg.engine.schedule import Schedule
 from resreg.errors import ResregError
+from resreg.layout import checkpoint_file
 
 
 class DivergedError(ResregError):
@@ -214,7 +215,7 @@ class Run:
         self.call_hook("resreg_run_end", run=self, metrics={**self.last_metrics, "train_loss": value})
         raise DivergedError(
             f"the training loss became {value} by step {self.step} (lr {self.schedule.lr_at(self.step - 1):.4g}); "
-            f"stopped, the last good checkpoint is {self.dir / 'checkpoints' / checkpoint.LAST}; "
+            f"stopped, the last good checkpoint is {checkpoint_file(self.dir, checkpoint.LAST)}; "
             "try a lower train.lr, a warm-up (train.warmup) or engine.grad_clip"
         )
 
@@ -281,7 +282,7 @@ class Run:
             return
         if self.log is not None:  # the rows up to this checkpoint reach the disk with it (a resume keeps them)
             self.log.sync()
-        path = checkpoint.save(self.dir / "checkpoints" / name, self.state_dict())
+        path = checkpoint.save(checkpoint_file(self.dir, name), self.state_dict())
         self.call_hook("resreg_checkpoint_saved", run=self, path=path)
 
     # --- signals and hooks ----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from resreg.io import write_text_atomic
+from resreg.layout import METRICS_CSV_FILE, METRICS_FILE
 
 FIELDS = (
     "step", "epoch", "train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error", "lr",
@@ -36,8 +37,8 @@ class MetricsLog:
     """
 
     def __init__(self, run_dir: Path, *, resume_step: int | None = None) -> None:
-        self.jsonl = run_dir / "metrics.jsonl"
-        self.csv = run_dir / "metrics.csv"
+        self.jsonl = run_dir / METRICS_FILE
+        self.csv = run_dir / METRICS_CSV_FILE
         self._started = False  # False: the first row truncates whatever an earlier run left
         if resume_step is not None and self.jsonl.is_file():
             kept = [row for row in _read_rows(self.jsonl) if row.get("step", 0) <= resume_step]

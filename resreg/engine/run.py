@@ -21,6 +21,7 @@ from resreg.engine.metrics_log import MetricsLog
 from resreg.engine.options import EngineOptions, EvalOptions
 from resreg.engine.precision import Precision, resolve_engine_options
 from resreg.errors import ConfigError
+from resreg.layout import MODEL_FILE, checkpoint_file
 from resreg.registry import Registry
 
 
@@ -142,7 +143,7 @@ def train(
             hook=hook if info.is_main else None,
         )
         if resume:
-            run.load_state_dict(checkpoint.load(run.dir / "checkpoints" / checkpoint.LAST))
+            run.load_state_dict(checkpoint.load(checkpoint_file(run.dir, checkpoint.LAST)))
         if info.is_main:
             rundir.write_config(run.dir, config)
             run.log = MetricsLog(run.dir, resume_step=run.step if resume else None)
@@ -228,6 +229,6 @@ def _save_final(run: Run) -> Path:
     for name in ("pretrained_cfg", "label_names", "resreg_mean_image"):  # preprocessing, classes (resreg.artifact)
         setattr(model, name, getattr(run.model, name, None))
     figures = {k: v for k, v in run.last_metrics.items() if k.endswith(("error", "loss"))}
-    path = run.dir / rundir.WEIGHTS
+    path = run.dir / MODEL_FILE
     save_model(model, path, metadata={"step": run.step, "metrics": figures})
     return path

@@ -19,9 +19,7 @@ import yaml
 from resreg.config import load_config
 from resreg.errors import ConfigError
 from resreg.io import write_text_atomic
-
-CONFIG = "config.yaml"
-WEIGHTS = "model.safetensors"
+from resreg.layout import RUN_CONFIG_FILE
 
 
 def new_run_dir(name: str, root: Path = Path("runs")) -> Path:
@@ -43,12 +41,14 @@ def run_name(config: dict[str, Any], source: str) -> str:
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     text = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
-    write_text_atomic(run_dir / CONFIG, text)
+    write_text_atomic(run_dir / RUN_CONFIG_FILE, text)
 
 
 def read_run_config(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
     """The saved config of a run (for --resume and `resreg eval RUN_DIR`), with overrides applied."""
-    path = run_dir / CONFIG
+    path = run_dir / RUN_CONFIG_FILE
     if not path.is_file():
-        raise ConfigError(f"{run_dir}: not a run directory (no {CONFIG}); give the directory `resreg train` wrote")
+        raise ConfigError(
+            f"{run_dir}: not a run directory (no {RUN_CONFIG_FILE}); give the directory `resreg train` wrote"
+        )
     return load_config(path, overrides)

@@ -17,9 +17,9 @@ import yaml
 
 from resreg.config.loader import CONFIG_DIR
 from resreg.io import write_text_atomic
+from resreg.layout import ENSEMBLE_CONFIG_FILE
 
 SNAPSHOT_DIR = "snapshots"
-ENSEMBLE_CONFIG = "ensemble.yaml"
 
 
 def save_snapshot(run_dir: Path, model: Any, index: int, step: int) -> Path:
@@ -40,7 +40,7 @@ def write_ensemble_config(run_dir: Path, config: dict[str, Any]) -> Path:
         "model": {"type": "ensemble", "combiner": "mean_probs", "members": paths},
         **{k: config[k] for k in ("data", "eval", "engine") if config.get(k) is not None},
     }
-    path = run_dir / ENSEMBLE_CONFIG
+    path = run_dir / ENSEMBLE_CONFIG_FILE
     header = "# A snapshot ensemble written by resreg train: resreg eval this file\n"
     write_text_atomic(path, header + yaml.safe_dump(ensemble, sort_keys=False))
     return path

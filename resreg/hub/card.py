@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from resreg.errors import DataError
-from resreg.hub.layout import CURVES_FILE
+from resreg.layout import CURVES_FILE
 
 #: metrics.jsonl columns shown in the results table; errors and losses are better when lower
 EVAL_METRICS = ("test_error", "val_error", "test_loss", "val_loss", "train_error", "train_loss")

@@ -1,11 +1,6 @@
-"""What a resreg repo (on the Hub, or pulled into a folder) holds, and how `resreg.yaml` is read and written.
+"""`resreg.yaml`, the record a resreg repo (or a pulled folder) keeps beside its weights: how it is written and read.
 
-    model.safetensors   the weights, with the spec and component provenance in the header
-    resreg.yaml         spec, train config, resreg version, plugin distributions (with versions)
-    README.md           the model card (YAML front matter + results table)
-    curves.png          the training curves, when the run drew them
-
-A timm repo holds `config.json` + `model.safetensors` instead of `resreg.yaml`; resreg reads both.
+The names of a repo's files are in `resreg.layout`. A timm repo holds `config.json` instead; resreg reads both.
 """
 
 from __future__ import annotations
@@ -14,15 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from resreg.errors import WeightsError
-
-MODEL_FILE = "model.safetensors"
-RESREG_FILE = "resreg.yaml"
-CARD_FILE = "README.md"
-CURVES_FILE = "curves.png"
-TIMM_CONFIG_FILE = "config.json"
-PULLED_FILE = "pulled.json"  # written by `resreg pull --to DIR`: the repo and commit sha the files came from
-#: what `resreg pull` fetches: enough to rebuild either layout, never code
-PULL_PATTERNS = [MODEL_FILE, RESREG_FILE, CARD_FILE, CURVES_FILE, TIMM_CONFIG_FILE]
 
 
 def resreg_record(

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from resreg.errors import ResregError
 from resreg.hub.client import hub_errors, parse_repo_ref
-from resreg.hub.layout import PULL_PATTERNS, PULLED_FILE
 from resreg.io import write_text_atomic
+from resreg.layout import PICKLE_FILES, PULL_PATTERNS, PULLED_FILE
 from resreg.registry import Registry
-from resreg.weights.sources import PICKLE_FILES
 
 
 def download(ref: str, *, allow_pickle: bool = False) -> tuple[Path, str]:

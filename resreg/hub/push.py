@@ -22,22 +22,19 @@ from typing import Any
 from resreg.errors import ConfigError, WeightsError
 from resreg.hub.card import final_metrics, model_card, read_metrics
 from resreg.hub.client import hub_errors, parse_repo_ref
-from resreg.hub.layout import (
+from resreg.hub.layout import dump_resreg_yaml, resreg_record
+from resreg.io import write_text_atomic
+from resreg.layout import (
     CARD_FILE,
     CURVES_FILE,
+    METRICS_FILE,
     MODEL_FILE,
+    PUSHES_FILE,
     RESREG_FILE,
+    RUN_CONFIG_FILE,
     TIMM_CONFIG_FILE,
-    dump_resreg_yaml,
-    resreg_record,
 )
-from resreg.io import write_text_atomic
 from resreg.registry import Registry
-
-#: files of a run dir (see resreg.engine) that a push reads
-RUN_CONFIG_FILE = "config.yaml"
-RUN_METRICS_FILE = "metrics.jsonl"
-PUSHES_FILE = "pushes.jsonl"
 
 
 @dataclass
@@ -118,7 +115,7 @@ def upload_files(source: Path, repo_id: str, *, message: str | None = None, regi
     train = published_config(_run_config(run_dir / RUN_CONFIG_FILE), run_dir) if run_dir else None
     preprocessing = opened.preprocessing  # input size, normalisation, class names (resreg.artifact)
     record = resreg_record(spec, components, train, preprocessing.to_json() if preprocessing else None)
-    rows = read_metrics(run_dir / RUN_METRICS_FILE) if run_dir else []
+    rows = read_metrics(run_dir / METRICS_FILE) if run_dir else []
     if rows:
         record["metrics"] = final_metrics(rows)
     curves = run_dir / CURVES_FILE if run_dir and (run_dir / CURVES_FILE).is_file() else None

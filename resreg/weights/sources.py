@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resreg.errors import WeightsError, did_you_mean
+from resreg.layout import MODEL_FILE, PICKLE_FILES, RESREG_FILE, TIMM_CONFIG_FILE
 from resreg.weights.safetensors_io import SPEC_KEY, read_safetensors
 
 if TYPE_CHECKING:
@@ -29,9 +30,7 @@ if TYPE_CHECKING:
     from resreg.registry import Registry
 
 HUB_PREFIX = "hf-hub:"
-SAFETENSORS_FILE = "model.safetensors"
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
-PICKLE_FILES = ("pytorch_model.bin",)  # what timm and transformers repos held before safetensors
 COMPONENTS_KEY = "resreg_components"
 
 
@@ -71,7 +70,7 @@ def open_source(source: str | Path, *, allow_pickle: bool = False, registry: Reg
     if not path.exists():
         raise WeightsError(
             f"{path}: no such weights file or folder (a source is a .safetensors file, a folder with "
-            f"{SAFETENSORS_FILE}, or {HUB_PREFIX}owner/name[@revision])"
+            f"{MODEL_FILE}, or {HUB_PREFIX}owner/name[@revision])"
         )
     if path.suffix in PICKLE_SUFFIXES:
         return Source(str(path), _read_pickle(path, allow_pickle))
@@ -96,9 +95,9 @@ def _open_safetensors(path: Path) -> Source:
 
 def _open_folder(folder: Path, allow_pickle: bool, registry: Registry | None) -> Source:
     from resreg.artifact import read_folder
-    from resreg.hub.layout import RESREG_FILE, TIMM_CONFIG_FILE, read_resreg_yaml
+    from resreg.hub.layout import read_resreg_yaml
 
-    weights = folder / SAFETENSORS_FILE
+    weights = folder / MODEL_FILE
     pickles = [folder / name for name in PICKLE_FILES if (folder / name).is_file()]
     if weights.is_file():
         opened = _open_safetensors(weights)
@@ -106,7 +105,7 @@ def _open_folder(folder: Path, allow_pickle: bool, registry: Registry | None) ->
         opened = Source(str(pickles[0]), _read_pickle(pickles[0], allow_pickle))
     else:
         found = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
-        raise WeightsError(f"{folder}: no {SAFETENSORS_FILE} in this folder (found: {found})")
+        raise WeightsError(f"{folder}: no {MODEL_FILE} in this folder (found: {found})")
     if (folder / RESREG_FILE).is_file():
         from resreg.trust import check_components
 
