@@ -8,6 +8,7 @@ import hashlib
 import os
 import pickle
 import struct
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,6 +24,7 @@ from resreg.data import AugmentOptions, ImageSet, Stats, fetch, make_loader, syn
 from resreg.data.augment import apply_color_jitter, apply_crop, apply_flip, apply_lighting
 from resreg.errors import ConfigError, DataError
 from resreg.plugins import get_registry
+from resreg.registry import Registry
 
 CPU = torch.device("cpu")
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -269,6 +271,32 @@ def test_imagefolder_val_class_unknown(tmp_path: Path) -> None:
         imagefolder(root=str(tmp_path))
 
 
+def test_imagefolder_lists_what_torchvisions_imagefolder_lists(tmp_path: Path) -> None:
+    """The listing is torchvision's (nested folders, upper-case extensions, other files skipped)."""
+    from torchvision.datasets import ImageFolder
+
+    write_folder(tmp_path)
+    (tmp_path / "train" / "dog" / "0sub").mkdir()  # listed after dog/2.png, as os.walk goes
+    Image.new("RGB", (9, 9)).save(tmp_path / "train" / "dog" / "0sub" / "a.PNG", format="PNG")
+    listed = imagefolder(root=str(tmp_path), image_size=8).train
+    reference = ImageFolder(str(tmp_path / "train"))
+    assert listed.samples == reference.samples and listed.classes == reference.classes and len(listed) == 7
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d.mkdir(), "has no class folders"),
+        (lambda d: (d / "cat").mkdir(parents=True) or (d / "cat" / "a.txt").write_text("x"), "holds no images"),
+    ],
+)
+def test_imagefolder_without_images_is_one_line(tmp_path: Path, make, message: str) -> None:
+    make(tmp_path / "train")
+    with pytest.raises(DataError, match=rf"^image folder {tmp_path}/train {message} \(") as info:
+        imagefolder(root=str(tmp_path), val_dir="")
+    assert "\n" not in str(info.value)
+
+
 # --- synthetic and the registry -------------------------------------------------------------------------
 
 
@@ -427,3 +455,37 @@ def test_colour_augmentations() -> None:
 def test_augment_options_are_checked(options: dict) -> None:
     with pytest.raises(ConfigError, match=r"^train\.\w+ must"):  # the keys as a config spells them
         AugmentOptions(**options)
+
+
+def test_the_data_set_plugin_of_the_docs_trains_on_the_contract_alone(tmp_path: Path, monkeypatch) -> None:
+    """docs/data.md's example plugin, run as written: it imports only resreg.data and resreg.errors, and
+    what it returns is all the registry and the loader need."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    code = page.split("## Write a data set plugin", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    imported = {line.split()[1] for line in code.splitlines() if line.startswith(("from resreg", "import resreg"))}
+    assert imported == {"resreg.data", "resreg.errors"}
+    (tmp_path / "my_data").mkdir()
+    (tmp_path / "my_data" / "__init__.py").write_text("")
+    (tmp_path / "my_data" / "npz.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_data", raising=False)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("test", 4)):
+        images = rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+        np.savez(tmp_path / f"{split}.npz", images=images, labels=np.arange(n) % 3)
+    registry = Registry()
+    registry.register("dataset", "npz", "my_data.npz:npz")
+    try:
+        assert registry.get("dataset", "npz").params["val_split"].default == 0  # its signature is its schema
+        source = registry.build("dataset", {"type": "npz", "root": str(tmp_path), "val_split": 2}, where="data")
+        assert (len(source.train), len(source.val), source.num_classes, source.image_size) == (10, 2, 3, (8, 8))
+        written = torch.from_numpy(np.load(tmp_path / "train.npz")["images"])
+        assert torch.equal(source.train.images.permute(0, 2, 3, 1), written[:10])
+        loader = make_loader(source.train, batch_size=5, train=True, augment=AugmentOptions(hflip=True), device=CPU,
+                             seed=0, stats=source)  # fmt: skip
+        assert [x.shape for x, _ in loader.batches(0)] == [(5, 3, 8, 8)] * 2
+        with pytest.raises(DataError, match=r"npz not found: looked for train\.npz, test\.npz in .*numpy\.savez"):
+            registry.build("dataset", {"type": "npz", "root": str(tmp_path / "my_data")})
+    finally:
+        for name in ("my_data", "my_data.npz"):
+            sys.modules.pop(name, None)
