@@ -26,7 +26,7 @@ engine_config() {
 name: gpu-engine
 model: resnet50
 data: {type: synthetic, num_images: $1, image_size: $2, in_chans: 3, num_classes: 1000}
-train: {type: fast, batch_size: $3, length: $4, unit: step}
+train: {preset: fast, batch_size: $3, length: $4, unit: step}
 engine: {log_every: 50, checkpoint_every: 0, progress: lines}
 eval: {splits: [test], batch_size: $3}
 YAML

@@ -85,8 +85,8 @@ def engine_images_per_s(case: Case, args: argparse.Namespace) -> float:
     config = {
         "model": case.model,
         "data": data_spec(case),
-        "train": {"type": "fast", "unit": "step", "length": case.steps, "batch_size": case.batch, "lr": 0.05,
-                  "warmup": 0, "label_smoothing": 0.0, "eval_every": 10**9},
+        "train": {"preset": "fast", "unit": "step", "length": case.steps, "batch_size": case.batch, "lr": 0.05,
+                  "schedule": {"warmup": 0}, "label_smoothing": 0.0, "eval_every": 10**9},
         "engine": {"log_every": case.window, "checkpoint_every": 0, "progress": "none", "device": args.device,
                    "precision": "fp32", "channels_last": False, "threads": args.threads},
         "eval": {"splits": []},

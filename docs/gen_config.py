@@ -11,8 +11,11 @@ import html
 import json
 from typing import Any
 
+import yaml
+
 from resreg.config.validate import SECTIONS
 from resreg.engine.options import EngineOptions, EvalOptions
+from resreg.engine.recipe import AugmentSection, Recipe, ScheduleSection
 from resreg.models import weights_options
 from resreg.plugins import get_registry
 from resreg.registry import Entry
@@ -23,7 +26,7 @@ SECTION_HELP = {
     "name": "the run's name: the run directory is `runs/<name>` (default: the config file's name).",
     "model": "a preset name, `{preset: NAME, ...overrides}`, or `{type: BUILDER, ...}`; see [builders](#builders).",
     "data": "a [dataset](#datasets) spec: `{type: fashion_mnist, ...}`.",
-    "train": "a [recipe](#recipes) spec: `{type: cifar_resnet, lr: 0.05, ...}`.",
+    "train": "a [recipe](#recipes) preset and its changes: `{preset: cifar_resnet, lr: 0.05, schedule: {...}}`.",
     "engine": "how the loop runs (device, precision, checkpoints, ...); see [engine options](#engine-options).",
     "eval": "how evaluation runs; see [eval options](#eval-options).",
 }
@@ -74,6 +77,8 @@ def page() -> str:
             continue
         entries = registry.entries(kind)
         lines += ["", f"## {kind.capitalize()}s", "", f"Registry kind `{kind}`: {_md(help)}."]
+        if kind == "recipe":
+            lines += _recipe_values()
         if not entries:
             lines += ["", "None registered."]
         for entry in entries:
@@ -82,9 +87,23 @@ def page() -> str:
     return "\n".join(lines)
 
 
+def _recipe_values() -> list[str]:
+    """The values a `train:` section sets (one recipe type); the presets below set them to a paper's."""
+    lines = ["", "A `train:` section names a preset (`preset: cifar_resnet`) and changes any of these values."]
+    for where, owner in (("train", Recipe), ("train.schedule", ScheduleSection), ("train.augment", AugmentSection)):
+        params = {k: p for k, p in params_of(owner).items() if k not in ("schedule", "augment")}
+        lines += ["", f"`{where}`:", "", *_table(params, owner)]
+    return lines
+
+
 def _entry(entry: Entry) -> list[str]:
     source = entry.plugin if entry.distribution in ("?", entry.plugin) else f"{entry.plugin} ({entry.distribution})"
     lines = [f"### `{entry.name}`", "", f"{_md(entry.help)} *Plugin: {source}.*"]
+    if entry.kind == "recipe" and isinstance(entry.obj, dict):
+        paper = (entry.obj.get("meta") or {}).get("paper")
+        values = {k: v for k, v in entry.obj.items() if k not in ("help", "meta")}
+        text = yaml.safe_dump(values, sort_keys=False, default_flow_style=None, width=100).strip()
+        return [*lines, *(["", f"Paper: {_md(paper)}."] if paper else []), "", "```yaml", text, "```"]
     if entry.params:
         lines += ["", *_table(entry.params, entry.obj)]
     elif entry.open_keywords:

@@ -26,7 +26,7 @@ FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 TINY = {
     "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
     "data": {"type": "fashion_mnist", "limit": 256, "val_split": 64},
-    "train": {"type": "fast", "unit": "step", "length": 4, "batch_size": 32, "eval_every": 4},
+    "train": {"preset": "fast", "unit": "step", "length": 4, "batch_size": 32, "eval_every": 4},
     "engine": {"log_every": 2, "checkpoint_every": 100, "progress": "none"},
     "eval": {"splits": ["val"], "batch_size": 500},
 }
@@ -36,10 +36,11 @@ TINY = {
 def run(request, tmp_path_factory) -> dict:
     """A tiny Fashion-MNIST run with channel or per-pixel mean normalisation, and its data as the run saw it."""
     registry = get_registry()
-    config = validate_config({**TINY, "train": {**TINY["train"], "normalize": request.param}}, "tiny", registry)
+    recipe = {**TINY["train"], "augment": {"normalize": request.param}}
+    config = validate_config({**TINY, "train": recipe}, "tiny", registry)
     run_dir = tmp_path_factory.mktemp(f"run-{request.param}")
     assert train(config, source="tiny", run_dir=run_dir) == "finished"
-    augment = build_recipe(config, registry).augment()
+    augment = build_recipe(config, registry).augment_options()
     return {"dir": run_dir, "data": build_data(config, registry, {}), "augment": augment, "mode": request.param}
 
 

@@ -21,7 +21,7 @@ TINY = {
     "name": "tiny",
     "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
     "data": {"type": "synthetic", "num_images": 256, "image_size": 16, "in_chans": 3, "num_classes": 4},
-    "train": {"type": "fast", "unit": "step", "length": 12, "batch_size": 32, "eval_every": 6},
+    "train": {"preset": "fast", "unit": "step", "length": 12, "batch_size": 32, "eval_every": 6},
     "engine": {"log_every": 3, "checkpoint_every": 6, "progress": "none"},
 }
 
@@ -33,31 +33,7 @@ def tiny_config(**sections: dict) -> dict:
     return validate_config(config, "tiny", get_registry())
 
 
-# --- recipes (the schedule itself: tests/test_schedule.py) ------------------------------------------
-def test_recipes_have_the_papers_defaults():
-    registry = get_registry()
-    cifar = registry.build("recipe", "cifar_resnet")
-    assert (cifar.lr, cifar.batch_size, cifar.momentum, cifar.weight_decay) == (0.1, 128, 0.9, 1e-4)
-    assert (cifar.unit, cifar.length, cifar.milestones) == ("step", 64000, [32000, 48000])
-    assert (cifar.crop_padding, cifar.hflip, cifar.normalize) == (4, True, "pixel")
-    dense = registry.build("recipe", "cifar_densenet")
-    assert (dense.batch_size, dense.length, dense.milestones, dense.nesterov) == (64, 300, [150, 225], True)
-    imagenet = registry.build("recipe", "imagenet_resnet")
-    assert (imagenet.batch_size, imagenet.scale, imagenet.crop_size, imagenet.lighting) == (256, [256, 480], 224, 0.1)
-    assert imagenet.plateau_patience is not None
-    dense_in = registry.build("recipe", "imagenet_densenet")
-    assert (dense_in.length, dense_in.milestones, dense_in.plateau_patience) == (90, [30, 60], None)
-
-
-def test_recipe_values_are_overridable_and_checked():
-    registry = get_registry()
-    recipe = registry.build("recipe", {"type": "cifar_resnet", "lr": 0.05, "warmup_lr": 0.01})
-    schedule = recipe.build_schedule(steps_per_epoch=391)
-    assert schedule.lr_at(0) == 0.01 and recipe.lr == 0.05
-    with pytest.raises(Exception, match=r"train\.lr"):
-        validate_config({"train": {"type": "cifar_resnet", "lr": "fast"}}, "x", registry)
-
-
+# --- configs (the recipes: tests/test_recipes.py; the schedule: tests/test_schedule.py) -----------------------
 def test_every_shipped_config_validates():
     from resreg.config import list_shipped_configs
 
@@ -134,7 +110,7 @@ def test_ema_and_gradient_clipping(tmp_path):
 
 
 def test_a_nan_loss_stops_with_exit_2_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
-    overrides = ["train.lr=1.0e+30", "train.warmup=0", "engine.log_every=1", "engine.checkpoint_every=1"]
+    overrides = ["train.lr=1.0e+30", "train.schedule.warmup=0", "engine.log_every=1", "engine.checkpoint_every=1"]
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(json.dumps(TINY))
     assert main(["train", str(config_file), *overrides, "--run-dir", str(tmp_path / "run")]) == 2
@@ -155,7 +131,7 @@ def test_a_missing_data_set_is_exit_2_with_a_message(tmp_path, capsys):
 
 def test_unknown_recipe_suggests(tmp_path, capsys):
     config_file = tmp_path / "tiny.yaml"
-    config_file.write_text(json.dumps({**TINY, "train": {"type": "cifar_resnt"}}))
+    config_file.write_text(json.dumps({**TINY, "train": {"preset": "cifar_resnt"}}))
     assert main(["train", str(config_file)]) == 2
     assert "did you mean 'cifar_resnet'" in capsys.readouterr().err
 

@@ -23,6 +23,7 @@ from resreg.data import AugmentOptions, make_loader, synthetic
 from resreg.data.augment import apply_scale_crop
 from resreg.engine.evaluate import eval_splits
 from resreg.engine.options import EngineOptions, EvalOptions
+from resreg.engine.recipe import AugmentSection, Recipe, ScheduleSection, build_recipe
 from resreg.errors import ConfigError, DataError
 from resreg.plugins import get_registry
 
@@ -56,7 +57,7 @@ def test_data_type_synthetic_replaces_the_imagenet_data_section(capsys):
     config = show(capsys, "resnet152", "data.type=synthetic")
     defaults = {k: p.default for k, p in get_registry().get("dataset", "synthetic").params.items()}
     assert config["data"] == {"type": "synthetic", **defaults}  # no data.root left over from ImageNet
-    assert config["eval"]["splits"] == ["val"] and config["train"]["type"] == "imagenet_resnet"
+    assert config["eval"]["splits"] == ["val"] and config["train"]["preset"] == "imagenet_resnet"
     replaced = show(capsys, "resnet152", "data={_replace_: true, type: synthetic, num_images: 64}")
     assert replaced["data"]["num_images"] == 64 and "root" not in replaced["data"]
 
@@ -76,7 +77,7 @@ def test_in_memory_scale_crop_is_resize_then_crop():
 
 def test_the_imagenet_recipe_runs_on_in_memory_images():
     source = synthetic(num_images=16, image_size=32)
-    augment = get_registry().build("recipe", "imagenet_resnet").augment()  # scale [256, 480], crop 224, lighting
+    augment = build_recipe("imagenet_resnet", get_registry()).augment_options()  # scale [256, 480], crop 224, lighting
     train = make_loader(source.train, batch_size=8, train=True, augment=augment, device=CPU, seed=0, stats=source)
     images, labels = next(train.batches(0))
     assert images.shape == (8, 3, 224, 224) and labels.shape == (8,)
@@ -94,7 +95,7 @@ def test_every_recipe_runs_on_synthetic_data(recipe, tmp_path):
     config = {
         "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
         "data": {"type": "synthetic", "num_images": 8, "image_size": 16},
-        "train": {"type": recipe, "unit": "step", "length": 1, "batch_size": 4, "eval_every": 1},
+        "train": {"preset": recipe, "unit": "step", "length": 1, "batch_size": 4, "eval_every": 1},
         "engine": {"progress": "none", "precision": "fp32", "channels_last": False},
         "eval": {"batch_size": 4},
     }
@@ -148,9 +149,9 @@ def test_an_evaluation_split_the_data_set_lacks_fails_the_command(tmp_path):
 def test_a_plateau_rule_without_a_val_split_is_refused():
     registry = get_registry()
     config = load_config("resnet18", ["eval.splits=[test]"])
-    with pytest.raises(ConfigError, match=r"train\.plateau_patience=5 watches the val error.*evaluates test"):
+    with pytest.raises(ConfigError, match=r"train\.schedule\.plateau_patience=5 watches the val error.*evaluates test"):
         validate_config(config, "resnet18", registry)
-    recipe = registry.build("recipe", "imagenet_resnet")
+    recipe = build_recipe("imagenet_resnet", registry)
     with pytest.raises(ConfigError, match="plateau_patience"):
         recipe.check_eval_splits(["test"], "cifar10")  # null splits on a data set without val: found at build
     recipe.check_eval_splits(["val"], "imagefolder")
@@ -169,10 +170,12 @@ def test_shipped_configs_evaluate_splits_their_data_sets_have(capsys):
 def test_show_writes_out_every_default(capsys, tmp_path):
     registry = get_registry()
     config = show(capsys, "cifar10/resnet20")
-    recipe = registry.get("recipe", "cifar_resnet").obj
     assert list(config) == ["name", "model", "data", "train", "engine", "eval"]
-    assert set(config["train"]) == {"type"} | {f.name for f in dataclasses.fields(recipe)}
-    assert config["train"]["milestones"] == [32000, 48000] and config["train"]["normalize"] == "pixel"
+    assert set(config["train"]) == {"preset"} | {f.name for f in dataclasses.fields(Recipe)}
+    assert set(config["train"]["schedule"]) == {f.name for f in dataclasses.fields(ScheduleSection)}
+    assert set(config["train"]["augment"]) == {f.name for f in dataclasses.fields(AugmentSection)}
+    assert config["train"]["schedule"]["milestones"] == [32000, 48000]
+    assert config["train"]["augment"]["normalize"] == "pixel"
     assert set(config["engine"]) == {f.name for f in dataclasses.fields(EngineOptions)}
     assert set(config["eval"]) == {f.name for f in dataclasses.fields(EvalOptions)}
     assert set(config["data"]) == {"type", *registry.get("dataset", "cifar10").params}
@@ -194,13 +197,14 @@ def test_the_no_data_path_trains_and_saves_the_complete_config(tmp_path):
     """What getting-started says: an ImageNet config on synthetic data, through the real command."""
     run = tmp_path / "run"
     overrides = ["data.type=synthetic", "data.num_images=16", "eval.batch_size=8", "model.depths=[1,1,1,1]"]
-    overrides += ["train.batch_size=8", "train.length=1", "train.crop_size=32", "train.scale=[36,64]"]
+    overrides += ["train.batch_size=8", "train.length=1", "train.augment.crop_size=32", "train.augment.scale=[36,64]"]
     result = resreg_cli("train", "resnet18", *overrides, "--run-dir", str(run), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["data"] == {"type": "synthetic", "num_images": 16, "image_size": 32, "in_chans": 3,
                              "num_classes": 10, "seed": 0}  # fmt: skip
-    assert saved["train"]["plateau_patience"] == 5 and saved["train"]["lighting"] == 0.1  # the recipe's defaults
+    # the recipe's defaults
+    assert saved["train"]["schedule"]["plateau_patience"] == 5 and saved["train"]["augment"]["lighting"] == 0.1
     assert saved["engine"]["checkpoint_every"] == 5000 and "ten_crop" in saved["eval"]
     from resreg.weights import load_model
 

@@ -104,7 +104,7 @@ def test_a_resumed_training_run_logs_each_row_once(tmp_path: Path) -> None:
     config = {
         "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B"},
         "data": {"type": "synthetic", "num_images": 64, "image_size": 8, "num_classes": 3},
-        "train": {"type": "fast", "unit": "step", "length": 40, "batch_size": 16, "eval_every": 20},
+        "train": {"preset": "fast", "unit": "step", "length": 40, "batch_size": 16, "eval_every": 20},
         "engine": {"deterministic": True, "threads": 1, "log_every": 10, "checkpoint_every": 20, "progress": "none"},
         "eval": {"splits": ["test"], "batch_size": 16},
     }  # fmt: skip
@@ -161,7 +161,7 @@ def test_each_checkpoint_first_syncs_the_rows_logged_so_far(tmp_path: Path, monk
     config = {
         "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B"},
         "data": {"type": "synthetic", "num_images": 64, "image_size": 8, "num_classes": 3},
-        "train": {"type": "fast", "unit": "step", "length": 20, "batch_size": 16, "eval_every": 20},
+        "train": {"preset": "fast", "unit": "step", "length": 20, "batch_size": 16, "eval_every": 20},
         "engine": {"threads": 1, "log_every": 5, "checkpoint_every": 10, "progress": "none"},
         "eval": {"splits": ["test"], "batch_size": 16},
     }  # fmt: skip

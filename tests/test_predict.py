@@ -115,8 +115,8 @@ def _evaluator_top1(run_dir: Path, count: int) -> tuple[list[int], torch.Tensor]
     recipe = build_recipe(config, registry)
     data = build_data(config, registry, recipe.data_args())
     test = data.test.head(count)
-    loader = make_loader(test, batch_size=count, train=False, augment=recipe.augment(), device=torch.device("cpu"),
-                         seed=0, stats=data)  # fmt: skip
+    loader = make_loader(test, batch_size=count, train=False, augment=recipe.augment_options(),
+                         device=torch.device("cpu"), seed=0, stats=data)  # fmt: skip
     ((x, _),) = list(loader.batches(0))
     with torch.no_grad():
         return load_model(run_dir).eval()(x).argmax(1).tolist(), test.images

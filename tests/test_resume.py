@@ -19,8 +19,8 @@ CONFIG = {
     # Dropout-like randomness too (stochastic depth), so the generator state must survive the resume.
     "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B", "drop_path_rate": 0.2},
     "data": {"type": "synthetic", "num_images": 512, "image_size": 16, "num_classes": 4},
-    "train": {"type": "cifar_resnet", "length": 240, "milestones": [120, 180], "batch_size": 32, "eval_every": 60,
-              "warmup_lr": 0.01, "warmup_until_error": 0.7},
+    "train": {"preset": "cifar_resnet", "length": 240, "batch_size": 32, "eval_every": 60,
+              "schedule": {"milestones": [120, 180], "warmup_lr": 0.01, "warmup_until_error": 0.7}},
     "engine": {"deterministic": True, "threads": 1, "log_every": 10, "checkpoint_every": 20, "progress": "lines"},
 }  # fmt: skip
 

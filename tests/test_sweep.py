@@ -23,7 +23,7 @@ TINY = """\
 name: {name}
 model: {{preset: {preset}, depths: [1, 1, 1]}}
 data: {{type: synthetic, num_images: {images}, image_size: 16, in_chans: 1}}
-train: {{type: fast, length: {epochs}, batch_size: 16}}
+train: {{preset: fast, length: {epochs}, batch_size: 16}}
 engine: {{log_every: 4, checkpoint_every: 4, threads: 1, deterministic: true}}
 eval: {{splits: [test], batch_size: 64}}
 """

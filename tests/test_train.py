@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-SHORT = ["train.length=0.25", "train.warmup=0.1", "engine.log_every=10", "engine.checkpoint_every=0"]
+SHORT = ["train.length=0.25", "train.schedule.warmup=0.1", "engine.log_every=10", "engine.checkpoint_every=0"]
 MIN_ACCURACY = 0.75  # a quarter epoch (15,000 images, ~17 s here) gave 0.82; the full quickstart 0.92
 
 

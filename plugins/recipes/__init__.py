@@ -1,25 +1,26 @@
-"""Built-in plugin: the training recipes of the papers (ResNet CIFAR and ImageNet, DenseNet) and a fast one."""
+"""Built-in plugin: the training recipes of the papers (ResNet CIFAR and ImageNet, DenseNet) and a fast one.
+
+Each recipe is a preset in presets.yaml: the values of `resreg.engine.recipe.Recipe` that its paper
+uses, with a `help` line and the paper it follows (`meta.paper`), as the model presets are.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import resources
 
-from resreg_plugins.recipes.cifar import CifarDenseNet, CifarResNet
-from resreg_plugins.recipes.fast import Fast
-from resreg_plugins.recipes.imagenet import ImageNetDenseNet, ImageNetResNet
+import yaml
 
 import resreg
+from resreg.registry import Registry
 
-RECIPES = {
-    "cifar_resnet": CifarResNet,
-    "cifar_densenet": CifarDenseNet,
-    "imagenet_resnet": ImageNetResNet,
-    "imagenet_densenet": ImageNetDenseNet,
-    "fast": Fast,
-}
+
+def load_presets() -> dict[str, dict]:
+    """The presets of presets.yaml; keys starting with `_` are YAML anchors, not presets."""
+    text = resources.files(__package__).joinpath("presets.yaml").read_text()
+    return {name: spec for name, spec in yaml.safe_load(text).items() if not name.startswith("_")}
 
 
 @resreg.hookimpl
-def resreg_register(registry: Any) -> None:
-    for name, recipe in RECIPES.items():
-        registry.register("recipe", name, recipe)
+def resreg_register(registry: Registry) -> None:
+    for name, spec in load_presets().items():
+        registry.register("recipe", name, spec)

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     eval_options = EvalOptions(**config.get("eval") or {})
     info = Dist(0, 1, 0, pick_device(options.device))
     model.to(info.device)
-    augment = recipe.augment() if recipe else _default_augment()
+    augment = recipe.augment_options() if recipe else _default_augment()
     precision = Precision(options.precision, info.device)
     figures: dict[str, float] = {}
     for split, loader in make_eval_loaders(data, augment, eval_options, info).items():

@@ -1,14 +1,19 @@
 """List what the registry holds: blocks, shortcuts, models, recipes, ... and the shipped configs.
 
 `resreg list` shows every kind with its names; `resreg list blocks -v` adds each entry's
-parameters with types, defaults and help.
+parameters with types, defaults and help; `resreg list recipes -v` each recipe's paper and values
+(the preset resolved: every value, its base presets' included).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from resreg.errors import ResregError, did_you_mean
+
+if TYPE_CHECKING:
+    from resreg.registry import Registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +44,34 @@ def run(args: argparse.Namespace) -> int:
     for entry in entries:
         source = entry.plugin if entry.distribution in ("?", entry.plugin) else f"{entry.plugin} ({entry.distribution})"
         print(f"{entry.name:<{width}}  {source:<22}  {entry.help}")
-        if args.verbose:
+        if args.verbose and kind == "recipe":
+            _print_recipe(registry, entry.name)
+        elif args.verbose:
             for param in entry.params.values():
                 print(
                     f"    {param.name}: {param.type_name()} = {param.default_repr()}"
                     + (f"  # {param.help}" if param.help else "")
                 )
     return 0
+
+
+def _print_recipe(registry: Registry, name: str) -> None:
+    """A recipe preset's paper (and note), then every value of the recipe it resolves to, one per line."""
+    from resreg.engine.recipe import build_recipe, preset_info
+
+    for key, value in preset_info(registry, name).items():
+        print(f"    {key}: {value}")
+    for key, value in _flat(build_recipe(name, registry, where=f"recipe {name}").to_spec()):
+        print(f"    {key}: {value}")
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested sections as dotted keys (`schedule.milestones`), as they are written on the command line."""
+    out: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+            out.append((f"{prefix}{key}", shown))
+    return out

@@ -181,8 +181,9 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> dict
     return resolve_interpolations(config, str(name_or_path))
 
 
-#: `model: resnet20` is short for `model: {preset: resnet20}`; `data: cifar10` for `data: {type: cifar10}`.
-_SHORTHAND_KEY = {"model": "preset", "data": "type", "train": "type"}
+#: `model: resnet20` is short for `model: {preset: resnet20}`, `train: fast` for `train: {preset: fast}`;
+#: `data: cifar10` for `data: {type: cifar10}`.
+_SHORTHAND_KEY = {"model": "preset", "data": "type", "train": "preset"}
 
 
 def _expand_shorthands(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Validating a loaded config against the registry before anything is built, and completing it.
 
 Sections: `model` (a preset name, `{preset: ..., overrides}` or `{type: builder, ...}`), `data` (a
-dataset spec), `train` (a recipe spec), `engine` and `eval` (fixed options of the training loop),
+dataset spec), `train` (a recipe preset and its changes), `engine` and `eval` (fixed options of the training loop),
 and `name`. Every error names the file, the key path, the bad value and what would be valid.
 
 The validated config is complete: the model preset expanded into its spec, and every default the
@@ -23,6 +23,7 @@ SECTIONS = ("name", "model", "data", "train", "engine", "eval")
 def validate_config(config: dict[str, Any], source: str, registry: Registry) -> dict[str, Any]:
     """Check every section; return the config complete: model preset expanded, defaults filled in."""
     from resreg.engine.options import EngineOptions, EvalOptions
+    from resreg.engine.recipe import build_recipe, recipe_spec
     from resreg.models import resolve_model_spec
 
     try:
@@ -36,9 +37,8 @@ def validate_config(config: dict[str, Any], source: str, registry: Registry) -> 
             out["model"] = resolve_model_spec(out["model"], registry, where="model")
         recipe = None
         if out.get("train") is not None:
-            registry.validate("recipe", out["train"], "train")
-            recipe = registry.build("recipe", out["train"], where="train")
-            out["train"] = _with_defaults(out["train"], recipe, {})
+            recipe = build_recipe(out["train"], registry, where="train")
+            out["train"] = recipe_spec(out["train"], recipe)
         if out.get("data") is not None:
             entry, _ = registry.validate("dataset", out["data"], "data")
             spec = _as_mapping(out["data"])

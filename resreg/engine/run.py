@@ -20,6 +20,8 @@ from resreg.engine.loop import Run
 from resreg.engine.metrics_log import MetricsLog
 from resreg.engine.options import EngineOptions, EvalOptions
 from resreg.engine.precision import Precision, resolve_engine_options
+from resreg.engine.recipe import Recipe
+from resreg.engine.recipe import build_recipe as recipe_from_spec
 from resreg.errors import ConfigError
 from resreg.layout import MODEL_FILE, checkpoint_file
 from resreg.registry import Registry
@@ -50,11 +52,11 @@ def build_data(config: dict[str, Any], registry: Registry, extra: dict[str, Any]
     return registry.build("dataset", spec, where="data")
 
 
-def build_recipe(config: dict[str, Any], registry: Registry) -> Any:
+def build_recipe(config: dict[str, Any], registry: Registry) -> Recipe:
     spec = config.get("train")
     if spec is None:
         raise ConfigError(f"train: missing: name a recipe (known: {', '.join(registry.names('recipe'))})")
-    return registry.build("recipe", spec, where="train")
+    return recipe_from_spec(spec, registry, where="train")
 
 
 def make_eval_loaders(data: Any, augment: Any, options: EvalOptions, info: Dist) -> dict[str, Any]:
@@ -101,16 +103,16 @@ def train(
             raise ConfigError("model: missing: name a preset (model: resnet20) or a builder spec")
         model = create_model(config["model"], num_classes=data.num_classes, in_chans=data.in_chans)
         # what the evaluator feeds the model and the class names, saved with its weights (resreg.artifact)
-        Preprocessing.of_training_data(data, recipe.augment()).attach(model)
+        Preprocessing.of_training_data(data, recipe.augment_options()).attach(model)
         model.to(info.device)
         if options.channels_last:
             model.to(memory_format=torch.channels_last)
 
         train_loader = make_loader(
-            data.train, batch_size=recipe.batch_size, train=True, augment=recipe.augment(), device=info.device,
+            data.train, batch_size=recipe.batch_size, train=True, augment=recipe.augment_options(), device=info.device,
             seed=options.seed, rank=info.rank, world_size=info.world_size, stats=data,
         )  # fmt: skip
-        eval_loaders = make_eval_loaders(data, recipe.augment(), eval_options, info)
+        eval_loaders = make_eval_loaders(data, recipe.augment_options(), eval_options, info)
         recipe.check_eval_splits(list(eval_loaders), data.name)
         steps_per_epoch = len(train_loader)
         ema = None
