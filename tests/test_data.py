@@ -403,7 +403,7 @@ def test_eval_covers_every_image_once_on_every_rank_count() -> None:
 
 
 def test_loader_rejects_impossible_options() -> None:
-    with pytest.raises(ConfigError, match=r"train\.scale and train\.crop_padding are two ways to crop"):
+    with pytest.raises(ConfigError, match=r"train\.augment\.scale and train\.augment\.crop_padding are two ways"):
         loader(numbered(), augment=AugmentOptions(scale=(256, 480), crop_padding=4))  # in-memory scale: test_first_hour
     with pytest.raises(ConfigError, match="larger than"):
         loader(numbered(10))
@@ -453,7 +453,7 @@ def test_colour_augmentations() -> None:
     "options", [{"crop_padding": -1}, {"scale": (480, 256)}, {"color_jitter": 1.5}, {"normalize": "image"}]
 )
 def test_augment_options_are_checked(options: dict) -> None:
-    with pytest.raises(ConfigError, match=r"^train\.\w+ must"):  # the keys as a config spells them
+    with pytest.raises(ConfigError, match=r"^train\.augment\.\w+ must"):  # the keys as a config spells them
         AugmentOptions(**options)
 
 

@@ -63,7 +63,7 @@ def test_data_type_synthetic_replaces_the_imagenet_data_section(capsys):
 
 
 def test_in_memory_scale_crop_is_resize_then_crop():
-    """train.scale on in-memory images: the shorter side resized to the drawn length, then the crop."""
+    """train.augment.scale on in-memory images: the shorter side resized to the drawn length, then the crop."""
     images = torch.rand(3, 2, 12, 16, generator=torch.Generator().manual_seed(0))
     short = torch.tensor([24, 12, 30])  # x2, x1, x2.5
     where = torch.tensor([[0.0, 0.0], [0.999, 0.999], [0.5, 0.25]])
@@ -83,7 +83,7 @@ def test_the_imagenet_recipe_runs_on_in_memory_images():
     assert images.shape == (8, 3, 224, 224) and labels.shape == (8,)
     evaluation = make_loader(source.val, batch_size=4, train=False, augment=augment, device=CPU, seed=0, stats=source)
     assert next(evaluation.batches(0))[0].shape == (4, 3, 224, 224)
-    with pytest.raises(ConfigError, match=r"train\.crop_size=64 exceeds the 32x32 images .* set train\.scale"):
+    with pytest.raises(ConfigError, match=r"train\.augment\.crop_size=64 exceeds .* set train\.augment\.scale"):
         make_loader(source.train, batch_size=8, train=True, augment=AugmentOptions(crop_size=64), device=CPU, seed=0,
                     stats=source)  # fmt: skip
 

@@ -25,7 +25,7 @@ _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601 grey as torchvision rounds it (rgb_t
 
 @dataclass(kw_only=True)
 class AugmentOptions:
-    """Training-time augmentation (evaluation uses none of it), set by the recipe (the `train:` section).
+    """Training-time augmentation (evaluation uses none of it), set by the recipe (the `train.augment` section).
 
     Args:
         crop_padding: pixels of padding on each side before a random crop back to size (4 on CIFAR). The
@@ -52,18 +52,20 @@ class AugmentOptions:
     def __post_init__(self) -> None:
         if self.crop_padding < 0 or (self.crop_size is not None and self.crop_size < 1):
             raise ConfigError(
-                f"train.crop_padding must be >= 0 and train.crop_size >= 1, got {self.crop_padding}, {self.crop_size}"
+                "train.augment.crop_padding must be >= 0 and train.augment.crop_size >= 1, "
+                f"got {self.crop_padding}, {self.crop_size}"
             )
         if self.scale is not None and not 1 <= self.scale[0] <= self.scale[1]:
             raise ConfigError(
-                f"train.scale must be [shortest, longest] with 1 <= shortest <= longest, got {list(self.scale)}"
+                f"train.augment.scale must be [shortest, longest] with 1 <= shortest <= longest, got {list(self.scale)}"
             )
         if not 0 <= self.color_jitter < 1 or self.lighting < 0:
             raise ConfigError(
-                f"train.color_jitter must be in [0, 1), train.lighting >= 0, got {self.color_jitter}, {self.lighting}"
+                "train.augment.color_jitter must be in [0, 1), train.augment.lighting >= 0, "
+                f"got {self.color_jitter}, {self.lighting}"
             )
         if self.normalize not in ("pixel", "channel"):
-            raise ConfigError(f"train.normalize must be 'pixel' or 'channel', got {self.normalize!r}")
+            raise ConfigError(f"train.augment.normalize must be 'pixel' or 'channel', got {self.normalize!r}")
 
 
 @dataclass

@@ -126,7 +126,9 @@ class _Normalize:
         if len(stats.mean) != in_chans or len(stats.std) != in_chans:
             raise ConfigError(f"normalisation statistics have {len(stats.mean)} channels, the images {in_chans}")
         if augment.lighting > 0 and in_chans != 3:
-            raise ConfigError(f"train.lighting needs RGB images, these have {in_chans} channel(s): train.lighting=0")
+            raise ConfigError(
+                f"train.augment.lighting needs RGB images, these have {in_chans} channel(s): train.augment.lighting=0"
+            )
         shape = (in_chans, 1, 1)
         use_image = augment.normalize == "pixel" and stats.mean_image is not None
         # Without a mean image (image folders), "pixel" falls back to the channel mean: over random
@@ -156,17 +158,19 @@ class InMemoryLoader:
         _, c, h, w = split.images.shape
         if stats.mean_image is not None and augment.normalize == "pixel" and stats.mean_image.shape != (c, h, w):
             raise ConfigError(f"the mean image is {tuple(stats.mean_image.shape)}, the images {(c, h, w)}")
-        # train.scale: resized and cropped as image folders are (apply_scale_crop), to crop_size or the image size
+        # train.augment.scale: resized and cropped as image folders are (apply_scale_crop), to crop_size or image size
         self.scale = augment.scale is not None
         if self.scale and augment.crop_padding:
-            raise ConfigError("train.scale and train.crop_padding are two ways to crop: set one (crop_padding=0)")
+            raise ConfigError(
+                "train.augment.scale and train.augment.crop_padding are two ways to crop: set one (crop_padding=0)"
+            )
         self.size = (augment.crop_size, augment.crop_size) if augment.crop_size else (h, w)
         if self.scale:
             self.size = (self.size[0], self.size[0]) if augment.crop_size else (min(h, w), min(h, w))
         elif self.size[0] > h + 2 * augment.crop_padding or self.size[1] > w + 2 * augment.crop_padding:
             raise ConfigError(
-                f"train.crop_size={augment.crop_size} exceeds the {h}x{w} images and their padding "
-                f"(train.crop_padding={augment.crop_padding}); set train.scale=[a, b] to resize them first"
+                f"train.augment.crop_size={augment.crop_size} exceeds the {h}x{w} images and their padding "
+                f"(train.augment.crop_padding={augment.crop_padding}); set train.augment.scale=[a, b] to resize first"
             )
         self.crops = self.scale or augment.crop_padding > 0 or self.size != (h, w)
         self.images, self.labels = split.images.to(device), split.labels.to(device)
