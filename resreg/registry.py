@@ -285,7 +285,8 @@ def takes_registry(builder: Any) -> bool:
 
 def _source_path(module_name: str) -> str | None:
     """The source file of a module, found package by package without importing any of them (finding
-    `resreg.data.mnist` with `importlib.util.find_spec` would import `resreg.data`, and with it torch)."""
+    `resreg_plugins.datasets.mnist` with `importlib.util.find_spec` would import `resreg_plugins.datasets`,
+    and with it torch)."""
     if module_name in sys.modules:
         return getattr(sys.modules[module_name], "__file__", None)
     top, *rest = module_name.split(".")
