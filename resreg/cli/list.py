@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from resreg.engine.recipe import build_recipe, preset_info
 from resreg.errors import ResregError, did_you_mean
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_recipe(registry: Registry, name: str) -> None:
     """A recipe preset's paper (and note), then every value of the recipe it resolves to, one per line."""
-    from resreg.engine.recipe import build_recipe, preset_info
-
     for key, value in preset_info(registry, name).items():
         print(f"    {key}: {value}")
     for key, value in _flat(build_recipe(name, registry, where=f"recipe {name}").to_spec()):

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import yaml
+
 from resreg.engine.schedule import Schedule
 from resreg.errors import ConfigError, RegistryError
 
@@ -206,8 +208,6 @@ class Recipe:
 def expand_recipe(spec: Any, registry: Registry, where: str = "train") -> dict[str, Any]:
     """`preset:` (or a bare preset name) replaced by the preset's values, the given ones on top; presets
     that name a base preset are expanded down to it. Sections merge key by key."""
-    from resreg.config.loader import merge
-
     if isinstance(spec, str):
         spec = {"preset": spec}
     if not isinstance(spec, Mapping):
@@ -230,8 +230,17 @@ def expand_recipe(spec: Any, registry: Registry, where: str = "train") -> dict[s
             raise ConfigError(f"{where}.preset: {exc}") from None
         if not isinstance(entry.obj, Mapping):
             raise ConfigError(f"{where}.preset: recipe {name!r} of plugin {entry.plugin!r} is not a preset mapping")
-        spec = merge({k: v for k, v in entry.obj.items() if k not in PRESET_INFO_KEYS}, spec)
+        spec = _on_top({k: v for k, v in entry.obj.items() if k not in PRESET_INFO_KEYS}, spec)
     return spec
+
+
+def _on_top(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """`top`'s values over `base`'s; the sections merge key by key (a recipe is two levels deep)."""
+    out = {**base, **top}
+    for name in SECTIONS:
+        if isinstance(base.get(name), Mapping) and isinstance(top.get(name), Mapping):
+            out[name] = {**base[name], **top[name]}
+    return out
 
 
 def build_recipe(spec: Any, registry: Registry, where: str = "train") -> Recipe:
@@ -270,6 +279,4 @@ def preset_info(registry: Registry, name: str) -> dict[str, Any]:
 
 
 def _yaml(value: Any) -> str:
-    import yaml
-
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("\n...")
