@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
+from resreg.config.options import EngineOptions, EvalOptions
 from resreg.config.validate import SECTIONS
-from resreg.engine.options import EngineOptions, EvalOptions
 from resreg.engine.recipe import AugmentSection, Recipe, ScheduleSection
 from resreg.models import weights_options
 from resreg.plugins import get_registry

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resreg.config.model_spec import resolve_model_spec
 from resreg.errors import WeightsError
+from resreg.hub.layout import read_resreg_yaml
 from resreg.layout import RESREG_FILE, TIMM_CONFIG_FILE
 
 if TYPE_CHECKING:
@@ -54,25 +56,6 @@ class Preprocessing:
     mean_image: torch.Tensor | None = None
 
     # --- making one -------------------------------------------------------------------------------
-    @classmethod
-    def of_training_data(cls, data: Any, augment: Any) -> Preprocessing:
-        """What the evaluator of a run feeds the model: from the run's DataSource and its AugmentOptions."""
-        c, (h, w) = data.in_chans, data.image_size
-        crop = augment.crop_size or None
-        in_memory = getattr(data.train, "images", None) is not None
-        if in_memory and augment.scale is None:  # evaluation centre-crops crop_size out of the h x w images
-            size, crop_pct = (crop or h, crop or w), (crop / min(h, w) if crop else 1.0)
-        else:  # image folders (and train.scale in memory): shorter side to crop / 0.875, centre crop (data.folder)
-            from resreg.data.folder import EVAL_CROP_FRACTION
-
-            size, crop_pct = (crop or h, crop or w), EVAL_CROP_FRACTION
-        mean_image = None
-        stats = data.stats if in_memory and augment.normalize == "pixel" else None
-        if stats is not None and stats.mean_image is not None:
-            mean_image = _centre_crop(stats.mean_image, size)
-        labels = data.classes
-        return cls((c, *size), tuple(data.mean), tuple(data.std), "bilinear", crop_pct, "center", labels, mean_image)
-
     @classmethod
     def of_model(cls, model: Any) -> Preprocessing | None:
         """The record a model carries (None when its pretrained_cfg does not say how to prepare images)."""
@@ -201,8 +184,6 @@ def read_header(metadata: Mapping[str, str], tensors: dict[str, torch.Tensor], w
 
 def read_folder(folder: Path) -> Preprocessing | None:
     """The record of a resreg folder or repo (`resreg.yaml`'s `pretrained_cfg:`) or a timm one (`config.json`)."""
-    from resreg.hub.layout import read_resreg_yaml
-
     if (folder / RESREG_FILE).is_file():
         record = read_resreg_yaml(folder / RESREG_FILE)
         if "pretrained_cfg" in record:
@@ -250,8 +231,6 @@ def timm_config(model_spec: dict[str, Any], record: Preprocessing | None, archit
 
 def architecture_of(spec: Mapping[str, Any], registry: Any) -> str:
     """The preset this spec is (class and channel counts aside), e.g. `resnet20`; else its builder's name."""
-    from resreg.models import resolve_model_spec
-
     ignored = ("num_classes", "in_chans")
     wanted = {k: v for k, v in spec.items() if k not in ignored}
     for name in registry.names("model"):
@@ -314,14 +293,3 @@ def _check_mean_image(mean_image: Any, size: tuple[int, int, int], where: str) -
 def _labels_of(model: Any) -> list[str] | None:
     labels = getattr(model, "label_names", None)
     return list(labels) if labels else None
-
-
-def _centre_crop(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The centre `size` of a [C, H, W] image, placed as the eval loader's centre crop places it."""
-    import torch
-
-    from resreg.data.augment import crop_offsets
-
-    h, w = image.shape[-2:]
-    top, left = crop_offsets(torch.tensor([0.5, 0.5]), (h - size[0], w - size[1])).tolist()
-    return image[:, top : top + size[0], left : left + size[1]].contiguous()

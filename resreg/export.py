@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resreg import __version__
+from resreg.artifact import Preprocessing
 from resreg.errors import ConfigError, ResregError
 
 if TYPE_CHECKING:
@@ -85,9 +87,6 @@ def export(
 
 def metadata(model: torch.nn.Module) -> dict[str, str]:
     """What an exported file records about the model: preprocessing, class names, spec (JSON strings)."""
-    from resreg import __version__
-    from resreg.artifact import Preprocessing
-
     props = {"resreg_version": __version__}
     record = Preprocessing.of_model(model)
     if record is not None:

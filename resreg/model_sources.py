@@ -5,7 +5,7 @@
 
 The repo or folder says what to build (resreg.yaml, the weights file's header, or a timm config.json)
 and holds the weights. Its spec is data, not the caller's: it is built through
-`resreg.models.create_model_from_data` (checked by `resreg.trust`, sized against the file's tensors).
+`resreg.build.create_model_from_data` (checked by `resreg.trust`, sized against the file's tensors).
 The caller's arguments are applied on top, as timm applies them: `num_classes` (with
 `pretrained_skip_classifier=True` when it differs from the repo's, so the classifier starts fresh),
 `in_chans` (the first conv adapted), `features_only`, `out_indices`, any builder argument.
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from resreg.build import create_model_from_data
 from resreg.errors import ConfigError, WeightsError
+from resreg.registry import Registry
+from resreg.weights.provenance import require_components
+from resreg.weights.sources import fill, open_source
 
 if TYPE_CHECKING:
     import torch
-
-    from resreg.registry import Registry
 
 HUB_PREFIX = "hf-hub:"
 LOCAL_PREFIX = "local-dir:"
@@ -37,11 +39,7 @@ def create_located_model(
     name: str, *, pretrained: bool | str | None = None, registry: Registry, **overrides: Any
 ) -> torch.nn.Module:
     """Build the model a repo or folder describes, load its weights and attach its preprocessing and labels."""
-    import torch
-
-    from resreg.models import create_model_from_data
-    from resreg.weights.provenance import require_components
-    from resreg.weights.sources import fill, open_source
+    import torch  # here, not at the top: resreg.models (and `resreg list`'s plugins) import this module
 
     if isinstance(pretrained, str):
         raise ConfigError(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from resreg.data.folder import IMAGE_EXTENSIONS
 from resreg.errors import ConfigError
+from resreg.transforms import create_eval_transform
 
 if TYPE_CHECKING:
     import torch
@@ -70,8 +71,6 @@ def predict(
     """
     import torch
     from tqdm.auto import tqdm
-
-    from resreg.transforms import create_eval_transform
 
     if getattr(model, "out_indices", None) is not None or getattr(model, "features_only", False):
         raise ConfigError("a features-only model gives feature maps, not classes: build it without features_only")

@@ -44,9 +44,17 @@ from typing import Any
 
 import yaml
 
+from resreg.config import load_config, validate_config
+from resreg.config.loader import apply_overrides
+from resreg.engine import rundir
+from resreg.engine.launch import INTERRUPTED, RESUMABLE
 from resreg.errors import ConfigError
+from resreg.hub.card import read_metrics
 from resreg.io import write_text_atomic
 from resreg.layout import CURVES_FILE, LAST_CHECKPOINT, METRICS_FILE, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
+from resreg.models import create_model
+from resreg.plot import plot_runs
+from resreg.plugins import get_registry
 
 SEED_KEY = "engine.seed"
 _OPEN, _CLOSE = "[{(", "]})"
@@ -83,8 +91,6 @@ def split_values(override: str) -> tuple[str, list[str]]:
 
 def parse_overrides(items: Sequence[str]) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """Split overrides into plain ones (every run) and grid axes (key, values); bad syntax is a ConfigError."""
-    from resreg.config.loader import apply_overrides
-
     plain: list[str] = []
     axes: list[tuple[str, list[str]]] = []
     seen: set[str] = set()
@@ -144,9 +150,6 @@ def _safe(text: str) -> str:
 
 def group_name(source: str, overrides: list[str], point: list[str]) -> str:
     """The config's run name (its `name:`, else its file name) and the grid point, safe as a file name."""
-    from resreg.config import load_config
-    from resreg.engine import rundir
-
     return _safe(",".join([rundir.run_name(load_config(source, overrides), source), *point]))
 
 
@@ -156,9 +159,6 @@ def plan(configs: Sequence[str], plain: list[str], axes: list[tuple[str, list[st
 
     Runs are ordered seed-major: every group's seed 0 first, so a sweep cut short still covers every group.
     """
-    from resreg.config import load_config, validate_config
-    from resreg.plugins import get_registry
-
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: give a positive number of seeds")
     registry = get_registry()
@@ -306,11 +306,8 @@ class Pool:
 
 
 def _outcome(run: PlannedRun, code: int) -> str:
-
     if code == 0 and (run.dir / MODEL_FILE).is_file():
         return "finished"
-    from resreg.engine.launch import INTERRUPTED, RESUMABLE
-
     # resreg train's statuses after Ctrl-C and SIGTERM/SIGUSR1 (checkpoint saved); 143: killed by a bare SIGTERM.
     return "interrupted" if code in (INTERRUPTED, RESUMABLE, 128 + signal.SIGTERM) else "failed"
 
@@ -349,9 +346,7 @@ class Costs:
         self._data: dict[str, Any] = {}
 
     def __call__(self, config: dict[str, Any]) -> Cost:
-        from resreg.engine.run import build_data, build_recipe
-        from resreg.models import create_model
-        from resreg.plugins import get_registry
+        from resreg.engine.run import build_data, build_recipe  # torch: only when costs are counted
         from resreg.summary import summarize
 
         registry = get_registry()
@@ -368,8 +363,6 @@ class Costs:
 
 def final_errors(run_dir: Path) -> dict[str, float]:
     """The last train_error (its last log window) and the last test_error (else val_error) of a run."""
-    from resreg.hub.card import read_metrics
-
     out: dict[str, float] = {}
     for row in read_metrics(run_dir / METRICS_FILE):
         for key in ("train_error", "test_error", "val_error"):
@@ -474,8 +467,6 @@ def write_results(results: list[GroupResult], out: Path, title: str) -> list[Pat
     """results.md, results.csv and the curves (resreg.plot) in `out`; returns the files written."""
     import csv
     import io
-
-    from resreg.plot import plot_runs
 
     note = ("Mean ± sample std (min–max) over the finished seeds, in %. Train error: the last log window "
             "(with augmentation); test error: the last evaluation. MACs: forward multiply-adds per image. "

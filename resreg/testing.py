@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from resreg.errors import ResregError
 from resreg.layout import MODEL_FILE
+from resreg.models import create_model
+from resreg.plugins import get_plugins
+from resreg.weights import load_model, save_model
 
 if TYPE_CHECKING:
     import torch
@@ -64,8 +67,6 @@ def plugin_checks(plugin: str, *, registry: Registry | None = None, skip: Iterab
         skip: component names to leave out (e.g. presets too big for a CPU test run).
     """
     if registry is None:
-        from resreg.plugins import get_plugins
-
         plugins = get_plugins()
         info = next((i for i in plugins.infos if i.name == plugin), None)
         if info is None:
@@ -121,10 +122,8 @@ def check_forward_backward(spec: Any, registry: Registry) -> None:
     """Build, run forward and backward in training mode: finite outputs and a gradient for every parameter."""
     import torch
 
-    import resreg
-
     torch.manual_seed(0)
-    model = resreg.create_model(spec, num_classes=7, registry=registry).train()
+    model = create_model(spec, num_classes=7, registry=registry).train()
     out = model(_input(model))
     assert out.shape == (2, 7), f"logits of shape {tuple(out.shape)}, expected (2, 7)"
     assert torch.isfinite(out).all(), "non-finite outputs"
@@ -137,9 +136,7 @@ def check_features(spec: Any, registry: Registry) -> None:
     """Features mode returns one map per `feature_info` entry, with its channels and reduction."""
     import torch
 
-    import resreg
-
-    model = resreg.create_model(spec, features_only=True, registry=registry).eval()
+    model = create_model(spec, features_only=True, registry=registry).eval()
     x = _input(model, batch=1)
     with torch.no_grad():
         features = model(x)
@@ -154,11 +151,8 @@ def check_save_load(spec: Any, registry: Registry) -> None:
     """Save to a real .safetensors file and load it back: the same spec, state dict and outputs."""
     import torch
 
-    import resreg
-    from resreg.weights import load_model, save_model
-
     torch.manual_seed(0)
-    model = resreg.create_model(spec, registry=registry).eval()
+    model = create_model(spec, registry=registry).eval()
     with tempfile.TemporaryDirectory() as folder:
         path = save_model(model, Path(folder) / MODEL_FILE, registry=registry)
         again = load_model(path, registry=registry).eval()

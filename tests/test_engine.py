@@ -12,8 +12,8 @@ import torch
 import resreg
 from resreg.cli.main import main
 from resreg.config import load_config, validate_config
+from resreg.config.options import EvalOptions
 from resreg.engine.evaluate import views
-from resreg.engine.options import EvalOptions
 from resreg.engine.run import train
 from resreg.plugins import get_registry
 

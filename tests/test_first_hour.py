@@ -19,10 +19,10 @@ from resreg_plugins.datasets.mnist import fashion_mnist
 
 from resreg.cli.main import main
 from resreg.config import find_config, load_config, validate_config
+from resreg.config.options import EngineOptions, EvalOptions
 from resreg.data import AugmentOptions, make_loader, synthetic
 from resreg.data.augment import apply_scale_crop
 from resreg.engine.evaluate import eval_splits
-from resreg.engine.options import EngineOptions, EvalOptions
 from resreg.engine.recipe import AugmentSection, Recipe, ScheduleSection, build_recipe
 from resreg.errors import ConfigError, DataError
 from resreg.plugins import get_registry

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from resreg.engine.options import EngineOptions
+from resreg.config.options import EngineOptions
 from resreg.engine.precision import (
     Precision,
     resolve_channels_last,

@@ -18,11 +18,11 @@ import torch
 from timm.utils import ModelEmaV3
 
 import resreg
+from resreg.config.options import EngineOptions, EvalOptions
 from resreg.data import AugmentOptions, make_loader, synthetic
 from resreg.engine import checkpoint
 from resreg.engine.distributed import Dist
 from resreg.engine.loop import Run
-from resreg.engine.options import EngineOptions, EvalOptions
 from resreg.engine.precision import Precision
 from resreg.engine.progress import Progress
 from resreg.engine.schedule import Schedule

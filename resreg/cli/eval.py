@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from resreg.config import validate_config
+    from resreg.config.options import EngineOptions, EvalOptions
     from resreg.engine.distributed import Dist, pick_device
     from resreg.engine.evaluate import evaluate
-    from resreg.engine.options import EngineOptions, EvalOptions
     from resreg.engine.precision import Precision
     from resreg.engine.run import build_data, build_recipe, make_eval_loaders
     from resreg.plugins import get_registry

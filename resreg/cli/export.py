@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from resreg.errors import ConfigError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="a run dir, a .safetensors file, a model folder or hf-hub:owner/name[@rev]")
@@ -25,7 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resreg.errors import ConfigError
     from resreg.export import FORMATS, export
     from resreg.weights import load_model
 

@@ -14,6 +14,7 @@ import argparse
 import re
 from pathlib import Path
 
+from resreg import __version__
 from resreg.errors import ResregError
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -151,8 +152,6 @@ def run(args: argparse.Namespace) -> int:
 
 def write_plugin(name: str, parent: Path) -> Path:
     """Write the package `resreg-<name>` under `parent`; return its folder."""
-    from resreg import __version__
-
     if not _NAME.match(name):
         raise ResregError(f"plugin name {name!r}: use lower case letters, digits and _, starting with a letter")
     folder = parent / f"resreg-{name.replace('_', '-')}"

@@ -17,6 +17,8 @@ import argparse
 import json
 import sys
 
+from resreg.errors import DataError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="a run dir, a .safetensors file, a model folder or hf-hub:owner/name[@rev]")
@@ -32,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from resreg.errors import DataError
     from resreg.prediction import ImageWarning, predict
     from resreg.weights import load_model
 

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resreg.hub.pull import pull
+    from resreg.publish import pull
 
     _, commit = pull(args.repo, to=args.to)
     print(commit)

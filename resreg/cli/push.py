@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resreg.hub.push import push
+    from resreg.publish import push
 
     if args.dry_run:
         return _dry_run(args)
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     """Each file as it would be uploaded: text files in full, the weights file's header metadata, binary sizes."""
-    from resreg.hub.push import opened_header, upload_files
+    from resreg.hub.push import opened_header
+    from resreg.publish import upload_files
 
     upload = upload_files(args.source, args.repo_id, message=args.message)
     print(f"# dry run: {len(upload.files)} files to {args.repo_id}, commit message {upload.commit_message!r}")

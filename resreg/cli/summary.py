@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from resreg.errors import ConfigError
+from resreg.errors import ConfigError, did_you_mean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,6 @@ def parse_input_size(text: str) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from resreg.config.loader import apply_overrides, find_config, list_shipped_configs, load_config
-    from resreg.errors import did_you_mean
     from resreg.models import create_model
     from resreg.plugins import get_registry
     from resreg.summary import summarize
@@ -61,4 +60,3 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--input-size {size}: the model cannot take this input: {first}") from None
     print(summary.table())
     return 0
-

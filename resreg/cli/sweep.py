@@ -17,6 +17,8 @@ import argparse
 import signal
 from pathlib import Path
 
+from resreg.errors import ConfigError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", nargs="+", metavar="CONFIG", help="config files or shipped config names")
@@ -39,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
     configs = [item for item in items if "=" not in item]
     plain, axes = sweep.parse_overrides([item for item in items if "=" in item])
     if not configs:
-        from resreg.errors import ConfigError
-
         raise ConfigError("give at least one config (resreg sweep fashion_mnist/resnet20 --seeds 2)")
     out = args.out or Path("sweeps") / sweep.group_name(configs[0], plain, [])
     runs = sweep.plan(configs, plain, axes, args.seeds, args.runs or out / "runs")

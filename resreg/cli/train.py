@@ -20,6 +20,7 @@ import argparse
 import os
 from pathlib import Path
 
+from resreg.errors import ConfigError
 from resreg.layout import LAST_CHECKPOINT, RUN_CONFIG_FILE, checkpoint_file
 
 
@@ -34,7 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from resreg.config import load_config, validate_config
     from resreg.engine import rundir
-    from resreg.errors import ConfigError
     from resreg.plugins import get_plugins
 
     if args.resume is not None:

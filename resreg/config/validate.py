@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from resreg.config.model_spec import resolve_model_spec
+from resreg.config.options import EngineOptions, EvalOptions
 from resreg.errors import ConfigError, did_you_mean
 from resreg.registry import Registry
 
@@ -22,9 +24,7 @@ SECTIONS = ("name", "model", "data", "train", "engine", "eval")
 
 def validate_config(config: dict[str, Any], source: str, registry: Registry) -> dict[str, Any]:
     """Check every section; return the config complete: model preset expanded, defaults filled in."""
-    from resreg.engine.options import EngineOptions, EvalOptions
     from resreg.engine.recipe import build_recipe, recipe_spec
-    from resreg.models import resolve_model_spec
 
     try:
         for key in config:

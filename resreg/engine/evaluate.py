@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2.functional import ten_crop
 
+from resreg.config.options import EvalOptions
 from resreg.engine.distributed import Dist, all_sum
-from resreg.engine.options import EvalOptions
 from resreg.errors import ConfigError, DataError, did_you_mean
 
 #: the splits a data set may have for evaluation, in the order they are evaluated.

@@ -22,11 +22,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from resreg.config.options import EngineOptions, EvalOptions
 from resreg.engine import checkpoint, snapshots
 from resreg.engine.distributed import Dist, all_max, all_sum
 from resreg.engine.evaluate import evaluate
 from resreg.engine.metrics_log import MetricsLog
-from resreg.engine.options import EngineOptions, EvalOptions
 from resreg.engine.precision import Precision
 from resreg.engine.progress import Progress
 from resreg.engine.schedule import Schedule

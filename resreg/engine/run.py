@@ -14,17 +14,23 @@ from typing import Any
 
 import torch
 
+from resreg.config.options import EngineOptions, EvalOptions
+from resreg.data.loader import make_loader
 from resreg.engine import checkpoint, distributed, report, rundir
 from resreg.engine.distributed import Dist
+from resreg.engine.evaluate import eval_splits
 from resreg.engine.loop import Run
 from resreg.engine.metrics_log import MetricsLog
-from resreg.engine.options import EngineOptions, EvalOptions
-from resreg.engine.precision import Precision, resolve_engine_options
+from resreg.engine.precision import Precision, resolve_engine_options, usable_cores
+from resreg.engine.preprocessing import of_training_data
 from resreg.engine.recipe import Recipe
 from resreg.engine.recipe import build_recipe as recipe_from_spec
 from resreg.errors import ConfigError
 from resreg.layout import MODEL_FILE, checkpoint_file
+from resreg.models import create_model
+from resreg.plugins import get_registry
 from resreg.registry import Registry
+from resreg.weights import save_model
 
 
 def configure_torch(options: EngineOptions, device: torch.device) -> None:
@@ -62,9 +68,6 @@ def build_recipe(config: dict[str, Any], registry: Registry) -> Recipe:
 def make_eval_loaders(data: Any, augment: Any, options: EvalOptions, info: Dist) -> dict[str, Any]:
     """Loaders of the splits `eval.splits` names (every split the data set has when it names none),
     normalised as in training; a named split the data set lacks is an error."""
-    from resreg.data.loader import make_loader
-    from resreg.engine.evaluate import eval_splits
-
     loaders = {}
     for split, source in eval_splits(data, options.splits).items():
         loaders[split] = make_loader(
@@ -82,11 +85,6 @@ def train(
     `run_dir` is where to write (default runs/<name>, chosen by rank 0); with `resume` the run
     continues from run_dir/checkpoints/last.pt. `hook` is the plugins' hook relay (training callbacks).
     """
-    from resreg.artifact import Preprocessing
-    from resreg.data.loader import make_loader
-    from resreg.models import create_model
-    from resreg.plugins import get_registry
-
     registry = get_registry()
     options = EngineOptions(**config.get("engine") or {})
     eval_options = EvalOptions(**config.get("eval") or {})
@@ -103,7 +101,7 @@ def train(
             raise ConfigError("model: missing: name a preset (model: resnet20) or a builder spec")
         model = create_model(config["model"], num_classes=data.num_classes, in_chans=data.in_chans)
         # what the evaluator feeds the model and the class names, saved with its weights (resreg.artifact)
-        Preprocessing.of_training_data(data, recipe.augment_options()).attach(model)
+        of_training_data(data, recipe.augment_options()).attach(model)
         model.to(info.device)
         if options.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -177,9 +175,6 @@ def check_before_spawning(config: dict[str, Any], nproc: int) -> None:
     """What `--nproc N` checks once, before it starts N processes that would each report the same
     error: the recipe, the data set (it is loaded) and the batch's split over the processes. Warns
     when the processes outnumber the GPUs (or, without GPUs, the cores this process may use)."""
-    from resreg.engine.precision import usable_cores
-    from resreg.plugins import get_registry
-
     registry = get_registry()
     options = EngineOptions(**config.get("engine") or {})
     recipe = build_recipe(config, registry)
@@ -224,8 +219,6 @@ def _banner(run: Run, choices: dict[str, Any], data: Any, batch_size: int) -> st
 
 
 def _save_final(run: Run) -> Path:
-    from resreg.weights import save_model
-
     model = run.ema.module if run.ema is not None else run.model
     model.resreg_spec = run.model.resreg_spec
     for name in ("pretrained_cfg", "label_names", "resreg_mean_image"):  # preprocessing, classes (resreg.artifact)

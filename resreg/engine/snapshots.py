@@ -18,14 +18,13 @@ import yaml
 from resreg.config.loader import CONFIG_DIR
 from resreg.io import write_text_atomic
 from resreg.layout import ENSEMBLE_CONFIG_FILE
+from resreg.weights import save_model
 
 SNAPSHOT_DIR = "snapshots"
 
 
 def save_snapshot(run_dir: Path, model: Any, index: int, step: int) -> Path:
     """Write snapshot `index` (1-based) of the run's model; return its path."""
-    from resreg.weights import save_model
-
     return save_model(model, run_dir / SNAPSHOT_DIR / f"snapshot{index}.safetensors", metadata={"step": step})
 
 

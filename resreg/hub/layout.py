@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from resreg import __version__
 from resreg.errors import WeightsError
 
 
@@ -19,8 +20,6 @@ def resreg_record(
 ) -> dict[str, Any]:
     """The content of `resreg.yaml` for a model of `spec` built from `components` (see `provenance`);
     `pretrained_cfg` is its preprocessing and class names (`resreg.artifact.Preprocessing.to_json`)."""
-    from resreg import __version__
-
     plugins = {c["distribution"]: c["version"] for c in components}
     record = {
         "resreg_version": __version__,

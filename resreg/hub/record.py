@@ -24,7 +24,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from resreg.config.model_spec import WEIGHTS_KEYS
 from resreg.errors import WeightsError
+from resreg.trust import refusal
 
 #: the run config sections a push publishes; `data` only with these keys
 PUBLISHED_SECTIONS = ("name", "model", "train", "data", "eval")
@@ -40,9 +42,6 @@ _WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
 
 def published_config(config: Mapping[str, Any] | None, run_dir: Path | None) -> dict[str, Any] | None:
     """The allowlisted, scrubbed part of a run's resolved config (see the module docstring)."""
-    from resreg.models import WEIGHTS_KEYS
-    from resreg.trust import refusal
-
     if not isinstance(config, Mapping):
         return None
     kept: dict[str, Any] = {}

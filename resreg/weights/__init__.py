@@ -8,8 +8,8 @@ load_pretrained(model, source)     # a file, a resreg or timm folder, hf-hub:own
 from resreg.weights.adapt import adapt_state_dict
 from resreg.weights.convert import convert_state_dict, strip_wrapper_prefixes
 from resreg.weights.provenance import components_of, provenance, require_components
-from resreg.weights.safetensors_io import load_model, read_safetensors, save_model
-from resreg.weights.sources import Source, load_pretrained, open_source
+from resreg.weights.safetensors_io import read_safetensors, save_model
+from resreg.weights.sources import Source, load_model, load_pretrained, open_source
 from resreg.weights.strict import load_state_dict_strict
 
 __all__ = [

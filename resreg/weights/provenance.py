@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from resreg.errors import RegistryError
+from resreg.plugins import DISABLE_ENV, loaded_plugin_infos
 from resreg.registry import Registry, split_spec
 
 
@@ -67,7 +68,6 @@ def require_components(records: Iterable[Mapping[str, Any]], registry: Registry,
 def _plugins_switched_off(distribution: str) -> str:
     """`plugin 'se' (resreg-se), which is disabled (RESREG_DISABLE_PLUGINS)` when the distribution is
     installed but its plugins are disabled or failed to load; empty when it is not installed."""
-    from resreg.plugins import DISABLE_ENV, loaded_plugin_infos
 
     def norm(name: str) -> str:
         return name.lower().replace("_", "-").replace(".", "-")

@@ -1,7 +1,7 @@
 """A model as one `.safetensors` file: its tensors plus, in the metadata, the spec that rebuilds it.
 
     save_model(model, "runs/r20/model.safetensors")
-    model = load_model("runs/r20/model.safetensors")   # no config needed: the spec is in the file
+    model = load_model("runs/r20/model.safetensors")   # resreg.weights.sources: the spec is in the file
 
 safetensors metadata is a flat `str -> str` mapping, so the spec is stored as JSON under
 `resreg_spec`, next to `resreg_version` and whatever the caller adds (values that are not strings
@@ -16,16 +16,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resreg import __version__
+from resreg.artifact import header_entries
 from resreg.errors import WeightsError
 from resreg.io import atomic_path
+from resreg.plugins import get_registry
+from resreg.registry import Registry
+from resreg.weights.provenance import provenance
 
 if TYPE_CHECKING:
     import torch
 
-    from resreg.registry import Registry
-
 SPEC_KEY = "resreg_spec"
 VERSION_KEY = "resreg_version"
+COMPONENTS_KEY = "resreg_components"  # which plugin distribution provides each component (provenance)
 
 
 def save_model(
@@ -51,20 +55,12 @@ def save_model(
     import safetensors.torch
     import torch
 
-    from resreg import __version__
-    from resreg.artifact import header_entries
-    from resreg.weights.provenance import provenance
-    from resreg.weights.sources import COMPONENTS_KEY
-
     header = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
     header[VERSION_KEY] = __version__
     header["format"] = "pt"  # what transformers/timm expect in a PyTorch safetensors file
     spec = getattr(model, "resreg_spec", None)
     if spec is not None:
-        if registry is None:
-            from resreg.plugins import get_registry
-
-            registry = get_registry()
+        registry = get_registry() if registry is None else registry
         header[SPEC_KEY] = json.dumps(spec, sort_keys=True)
         header[COMPONENTS_KEY] = json.dumps(provenance(spec, registry))
     # A fresh contiguous copy of each tensor: safetensors refuses non-contiguous (channels_last)
@@ -109,46 +105,6 @@ def read_spec(path: str | os.PathLike[str], metadata: Mapping[str, str]) -> dict
     if not isinstance(spec, dict):
         raise WeightsError(f"{path}: the {SPEC_KEY!r} metadata is not a mapping")
     return spec
-
-
-def load_model(
-    source: str | os.PathLike[str], *, registry: Registry | None = None, allow_pickle: bool = False
-) -> torch.nn.Module:
-    """Rebuild a model from a source that carries its spec, and load its weights strictly.
-
-    A file written by `save_model`, a resreg folder or Hub repo (`resreg.yaml`), or a timm folder or
-    repo (`config.json`: its `architecture` is the resreg preset of that name) all rebuild with no
-    other input. Components the spec names but no installed plugin provides are reported with the
-    distribution that the source says provides them.
-
-    Args:
-        source: a `.safetensors` file, a folder, or `hf-hub:owner/name[@revision]`.
-        registry: the registry to build from (default: the one every installed plugin filled).
-        allow_pickle: accept a timm folder whose weights are a pickle (`pytorch_model.bin`); only
-            this argument enables pickles, never anything the source itself says.
-    """
-    from resreg.models import create_model_from_data
-    from resreg.weights.provenance import require_components
-    from resreg.weights.sources import fill, open_source
-
-    if registry is None:
-        from resreg.plugins import get_registry
-
-        registry = get_registry()
-    opened = open_source(source, allow_pickle=allow_pickle, registry=registry)
-    if opened.spec is None:
-        raise WeightsError(
-            f"{opened.where}: carries no model spec (no {SPEC_KEY!r} metadata, resreg.yaml or config.json); "
-            "build the model yourself and pass this source as pretrained="
-        )
-    require_components(opened.components, registry, where=opened.where)
-    # The spec is data from the source, not the caller's: checked and built as such (see resreg.trust).
-    model = create_model_from_data(opened.spec, where=opened.spec_from or opened.where, registry=registry,
-                                   tensors=opened.tensors)  # fmt: skip
-    fill(model, opened, registry)
-    if opened.preprocessing is not None:  # model.pretrained_cfg, label_names (resreg.artifact)
-        opened.preprocessing.attach(model)
-    return model
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,5 +1,10 @@
 """Where weights come from: the `pretrained:` sources, opened into tensors plus what they say about the model.
 
+This module composes the rest: a weights file (`resreg.weights.safetensors_io`), what it carries
+(`resreg.artifact`), a Hub download (`resreg.hub`), a model built from the spec a source carries
+(`resreg.build`), and conversion, adaptation and strict loading. `load_pretrained` fills a model,
+`load_model` rebuilds one from the source alone.
+
     model.safetensors / any .safetensors file    resreg's own (spec in the metadata) or anyone's
     a folder                                     resreg's layout (resreg.yaml + model.safetensors) or
                                                  timm's (config.json + model.safetensors)
@@ -15,23 +20,32 @@ caller opts in: a spec read from a source is data (`resreg.trust`) and can switc
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resreg.artifact import read_folder, read_header
+from resreg.build import create_model_from_data
 from resreg.errors import WeightsError, did_you_mean
+from resreg.hub.layout import read_resreg_yaml
+from resreg.hub.pull import download
 from resreg.layout import MODEL_FILE, PICKLE_FILES, RESREG_FILE, TIMM_CONFIG_FILE
-from resreg.weights.safetensors_io import SPEC_KEY, read_safetensors
+from resreg.plugins import get_registry
+from resreg.registry import Registry
+from resreg.trust import check_components
+from resreg.weights.adapt import adapt_state_dict
+from resreg.weights.convert import convert_state_dict, strip_prefix_from, strip_wrapper_prefixes
+from resreg.weights.provenance import require_components
+from resreg.weights.safetensors_io import COMPONENTS_KEY, SPEC_KEY, read_safetensors, read_spec
+from resreg.weights.strict import load_state_dict_strict
 
 if TYPE_CHECKING:
     import torch
 
-    from resreg.registry import Registry
-
 HUB_PREFIX = "hf-hub:"
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
-COMPONENTS_KEY = "resreg_components"
 
 
 @dataclass
@@ -57,8 +71,6 @@ def open_source(source: str | Path, *, allow_pickle: bool = False, registry: Reg
     """
     text = str(source)
     if text.startswith(HUB_PREFIX):
-        from resreg.hub.pull import download
-
         folder, commit = download(text[len(HUB_PREFIX) :], allow_pickle=allow_pickle)
         opened = _open_folder(folder, allow_pickle, registry)
         opened.where, opened.commit = f"{HUB_PREFIX}{_repo_id(text)}@{commit}", commit
@@ -78,10 +90,6 @@ def open_source(source: str | Path, *, allow_pickle: bool = False, registry: Reg
 
 
 def _open_safetensors(path: Path) -> Source:
-    from resreg.artifact import read_header
-    from resreg.trust import check_components
-    from resreg.weights.safetensors_io import read_spec
-
     tensors, metadata = read_safetensors(path)
     preprocessing = read_header(metadata, tensors, str(path))  # takes the mean image out of the tensors
     spec = read_spec(path, metadata) if SPEC_KEY in metadata else None
@@ -94,9 +102,6 @@ def _open_safetensors(path: Path) -> Source:
 
 
 def _open_folder(folder: Path, allow_pickle: bool, registry: Registry | None) -> Source:
-    from resreg.artifact import read_folder
-    from resreg.hub.layout import read_resreg_yaml
-
     weights = folder / MODEL_FILE
     pickles = [folder / name for name in PICKLE_FILES if (folder / name).is_file()]
     if weights.is_file():
@@ -107,8 +112,6 @@ def _open_folder(folder: Path, allow_pickle: bool, registry: Registry | None) ->
         found = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
         raise WeightsError(f"{folder}: no {MODEL_FILE} in this folder (found: {found})")
     if (folder / RESREG_FILE).is_file():
-        from resreg.trust import check_components
-
         record = read_resreg_yaml(folder / RESREG_FILE)
         opened.spec = record["spec"]
         opened.components = check_components(record.get("components"), str(folder / RESREG_FILE))
@@ -130,10 +133,7 @@ def spec_from_timm_config(path: Path, registry: Registry | None = None) -> dict[
     (`global_pool`, `drop_rate`, ...), and one that changed the architecture shows up as a strict
     loading error naming the keys that do not fit.
     """
-    if registry is None:
-        from resreg.plugins import get_registry
-
-        registry = get_registry()
+    registry = get_registry() if registry is None else registry
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -221,10 +221,7 @@ def load_pretrained(
             saved from a wrapper module); the strict-loading error names it when it is needed.
         registry: the registry with the weight converters (default: the one every plugin filled).
     """
-    if registry is None:
-        from resreg.plugins import get_registry
-
-        registry = get_registry()
+    registry = get_registry() if registry is None else registry
     opened = open_source(source, allow_pickle=allow_pickle, registry=registry)
     fill(model, opened, registry, skip_classifier=skip_classifier, strip_prefix=strip_prefix)
     return opened
@@ -239,13 +236,42 @@ def fill(
     strip_prefix: str | None = None,
 ) -> None:
     """Convert, adapt and strictly load the tensors of an opened source into `model`."""
-    from resreg.weights.adapt import adapt_state_dict
-    from resreg.weights.convert import convert_state_dict, strip_prefix_from, strip_wrapper_prefixes
-    from resreg.weights.strict import load_state_dict_strict
-
     tensors = opened.tensors
     if strip_prefix:  # after the wrappers' prefixes (module.model.x: module. first), before the converters
         tensors = strip_prefix_from(strip_wrapper_prefixes(tensors), strip_prefix)
     tensors = convert_state_dict(tensors, registry, where=opened.where)
     tensors, skip = adapt_state_dict(model, tensors, skip_classifier=skip_classifier, where=opened.where)
     load_state_dict_strict(model, tensors, where=opened.where, skip=skip)
+
+
+def load_model(
+    source: str | os.PathLike[str], *, registry: Registry | None = None, allow_pickle: bool = False
+) -> torch.nn.Module:
+    """Rebuild a model from a source that carries its spec, and load its weights strictly.
+
+    A file written by `save_model`, a resreg folder or Hub repo (`resreg.yaml`), or a timm folder or
+    repo (`config.json`: its `architecture` is the resreg preset of that name) all rebuild with no
+    other input. Components the spec names but no installed plugin provides are reported with the
+    distribution that the source says provides them.
+
+    Args:
+        source: a `.safetensors` file, a folder, or `hf-hub:owner/name[@revision]`.
+        registry: the registry to build from (default: the one every installed plugin filled).
+        allow_pickle: accept a timm folder whose weights are a pickle (`pytorch_model.bin`); only
+            this argument enables pickles, never anything the source itself says.
+    """
+    registry = get_registry() if registry is None else registry
+    opened = open_source(source, allow_pickle=allow_pickle, registry=registry)
+    if opened.spec is None:
+        raise WeightsError(
+            f"{opened.where}: carries no model spec (no {SPEC_KEY!r} metadata, resreg.yaml or config.json); "
+            "build the model yourself and pass this source as pretrained="
+        )
+    require_components(opened.components, registry, where=opened.where)
+    # The spec is data from the source, not the caller's: checked and built as such (see resreg.trust).
+    model = create_model_from_data(opened.spec, where=opened.spec_from or opened.where, registry=registry,
+                                   tensors=opened.tensors)  # fmt: skip
+    fill(model, opened, registry)
+    if opened.preprocessing is not None:  # model.pretrained_cfg, label_names (resreg.artifact)
+        opened.preprocessing.attach(model)
+    return model

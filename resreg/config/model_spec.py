@@ -1,0 +1,81 @@
+"""The `model:` section of a config: presets expanded, builder arguments and weights keys checked.
+
+A model spec is one of
+    "resnet50"                                   a preset (registry kind `model`)
+    {preset: resnet50, num_classes: 10}          a preset with arguments changed
+    {type: resnet, block: basic, depths: [...]}  a builder (registry kind `builder`) and its arguments
+Presets are specs themselves (usually `{type: <builder>, ...}`), so they expand to the last form.
+Validating a config (`resreg.config.validate`) and building a model (`resreg.models`) both resolve
+a spec here, so they agree on what it means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from resreg.config.loader import merge
+from resreg.errors import ConfigError, RegistryError
+from resreg.registry import Registry
+
+#: keys of a preset that describe it (for `resreg list` and the model zoo) and are not builder arguments:
+#: `help` (one line) and `meta` (e.g. `{paper: "He et al. 2015", paper_error: 8.75, dataset: cifar10}`).
+PRESET_INFO_KEYS = ("help", "meta")
+
+
+#: keys of a model section that say where its weights come from, not what it is (see `create_model`).
+WEIGHTS_KEYS = ("pretrained", "pretrained_allow_pickle", "pretrained_skip_classifier", "pretrained_strip_prefix")
+
+
+def resolve_model_spec(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
+    """Expand presets and validate: returns `{type: <builder>, ...}` with every argument checked.
+
+    The weights keys (`pretrained: hf-hub:...`) are kept, checked apart from the builder's arguments.
+    """
+    spec = expand_presets(spec, registry, where)
+    registry.validate("builder", {k: v for k, v in spec.items() if k not in WEIGHTS_KEYS}, where)
+    registry.check_args(weights_options, {k: v for k, v in spec.items() if k in WEIGHTS_KEYS}, where, "model")
+    return spec
+
+
+def weights_options(
+    *,
+    pretrained: str | None = None,
+    pretrained_allow_pickle: bool = False,
+    pretrained_skip_classifier: bool = False,
+    pretrained_strip_prefix: str | None = None,
+) -> None:
+    """The weights keys of a model section (a schema only).
+
+    Args:
+        pretrained: a weights source: a .safetensors file, a directory, hf-hub:owner/name[@rev], or a .pth file.
+        pretrained_allow_pickle: allow a .pth/.pt pickle (read with torch.load(weights_only=True)).
+        pretrained_skip_classifier: load everything but the classifier when the class counts differ.
+        pretrained_strip_prefix: a prefix every key of the weights starts with (`model.`), removed before loading.
+    """
+
+
+def expand_presets(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
+    """Replace `preset:` (or a bare preset name) by the preset's spec, keeping the given arguments on top."""
+    seen: list[str] = []
+    if isinstance(spec, str):
+        spec = {"preset": spec}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: a model is a preset name or a mapping, got {spec!r}")
+    spec = dict(spec)
+    while "preset" in spec:
+        name = spec.pop("preset")
+        if name in seen:
+            raise ConfigError(f"{where}: preset cycle {' -> '.join([*seen, name])}")
+        seen.append(name)
+        try:
+            preset = registry.get("model", name)
+        except RegistryError as exc:
+            raise ConfigError(f"{where}.preset: {exc}") from None
+        spec = merge({k: v for k, v in preset.obj.items() if k not in PRESET_INFO_KEYS}, spec)
+    if "type" not in spec:
+        raise ConfigError(
+            f"{where}: name a preset (preset: resnet50) or a builder (type: resnet); "
+            f"builders: {', '.join(registry.names('builder')) or 'none'}"
+        )
+    return spec
