@@ -26,9 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from resreg.errors import ConfigError, ResregError, WeightsError
+from resreg.layout import MODEL_FILE, RUN_CONFIG_FILE
 from resreg.models import create_model, untrusted_origin
 from resreg.registry import Registry
 from resreg.schema import ref
+from resreg.weights import load_model
 
 
 class Ensemble(nn.Module):
@@ -72,8 +74,6 @@ def _member_source(entry: Any, where: str) -> tuple[Any, tuple[int, int] | None]
 
 
 def _build_member(source: Any, where: str, registry: Registry) -> nn.Module:
-    from resreg.weights import load_model
-
     try:
         if isinstance(source, Mapping):
             return create_model(source, registry=registry)
@@ -89,9 +89,8 @@ def _build_member(source: Any, where: str, registry: Registry) -> nn.Module:
             raise ConfigError(f"{where}: a member is a preset, a spec, a path or hf-hub:owner/name, got {source!r}")
         if source.startswith("hf-hub:") or Path(source).expanduser().exists():
             path = Path(source).expanduser()
-            # A run directory keeps the final model as model.safetensors.
-            return load_model(path / "model.safetensors" if (path / "config.yaml").is_file() else source,
-                              registry=registry)  # fmt: skip
+            run_dir = (path / RUN_CONFIG_FILE).is_file()  # a run directory keeps its final model as MODEL_FILE
+            return load_model(path / MODEL_FILE if run_dir else source, registry=registry)
         if ("model", source) in registry:
             return create_model(source, registry=registry)
         raise ConfigError(f"{where}: {source!r} is neither a model preset nor an existing file, folder or hf-hub: repo")
