@@ -16,6 +16,7 @@ from typing import Any
 
 from resreg.config.model_spec import resolve_model_spec
 from resreg.config.options import EngineOptions, EvalOptions
+from resreg.engine.recipe import build_recipe, recipe_spec  # the recipe base; see pyproject's layers contract
 from resreg.errors import ConfigError, did_you_mean
 from resreg.registry import Registry
 
@@ -24,8 +25,6 @@ SECTIONS = ("name", "model", "data", "train", "engine", "eval")
 
 def validate_config(config: dict[str, Any], source: str, registry: Registry) -> dict[str, Any]:
     """Check every section; return the config complete: model preset expanded, defaults filled in."""
-    from resreg.engine.recipe import build_recipe, recipe_spec
-
     try:
         for key in config:
             if key not in SECTIONS:
