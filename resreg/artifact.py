@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from resreg.config.model_spec import resolve_model_spec
 from resreg.errors import WeightsError
-from resreg.hub.layout import read_resreg_yaml
+from resreg.hub.resreg_yaml import read_resreg_yaml
 from resreg.layout import RESREG_FILE, TIMM_CONFIG_FILE
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ from resreg.artifact import architecture_of, timm_config
 from resreg.errors import ConfigError, ResregError, WeightsError
 from resreg.hub.card import final_metrics, model_card, read_metrics
 from resreg.hub.client import parse_repo_ref
-from resreg.hub.layout import dump_resreg_yaml, resreg_record
 from resreg.hub.pull import download
 from resreg.hub.push import Pushed, Upload, commit_files, opened_header
 from resreg.hub.record import check_publishable, published_config
+from resreg.hub.resreg_yaml import dump_resreg_yaml, resreg_record
 from resreg.io import write_text_atomic
 from resreg.layout import (
     CARD_FILE,

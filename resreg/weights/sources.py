@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from resreg.artifact import read_folder, read_header
 from resreg.build import create_model_from_data
 from resreg.errors import WeightsError, did_you_mean
-from resreg.hub.layout import read_resreg_yaml
 from resreg.hub.pull import download
+from resreg.hub.resreg_yaml import read_resreg_yaml
 from resreg.layout import MODEL_FILE, PICKLE_FILES, RESREG_FILE, TIMM_CONFIG_FILE
 from resreg.plugins import get_registry
 from resreg.registry import Registry
