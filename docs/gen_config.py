@@ -15,9 +15,9 @@ import yaml
 
 from resreg.config.options import EngineOptions, EvalOptions
 from resreg.config.validate import SECTIONS
-from resreg.engine.recipe import AugmentSection, Recipe, ScheduleSection
 from resreg.models import weights_options
 from resreg.plugins import get_registry
+from resreg.recipe import AugmentSection, Recipe, ScheduleSection
 from resreg.registry import Entry
 from resreg.schema import Param, params_of
 

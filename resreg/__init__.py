@@ -49,7 +49,7 @@ PUBLIC_MODULES = (
     "resreg.grad_checkpoint",
     "resreg.run_info",  # what training hooks receive as `run`
     "resreg.layout",  # the names of a run directory's and a model repo's files
-    "resreg.engine.recipe",  # the recipe base
+    "resreg.recipe",  # the recipe base
     "resreg.data",  # the data-set contract
 )
 

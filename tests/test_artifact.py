@@ -16,6 +16,7 @@ from PIL import Image
 import resreg
 from resreg.artifact import HEADER_KEY, MEAN_IMAGE_KEY, Preprocessing, architecture_of
 from resreg.config import validate_config
+from resreg.data.augment import AugmentOptions
 from resreg.engine.run import build_data, build_recipe, train
 from resreg.errors import WeightsError
 from resreg.plugins import get_registry
@@ -40,7 +41,7 @@ def run(request, tmp_path_factory) -> dict:
     config = validate_config({**TINY, "train": recipe}, "tiny", registry)
     run_dir = tmp_path_factory.mktemp(f"run-{request.param}")
     assert train(config, source="tiny", run_dir=run_dir) == "finished"
-    augment = build_recipe(config, registry).augment_options()
+    augment = AugmentOptions.of(build_recipe(config, registry).augment)
     return {"dir": run_dir, "data": build_data(config, registry, {}), "augment": augment, "mode": request.param}
 
 

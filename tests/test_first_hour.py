@@ -23,9 +23,9 @@ from resreg.config.options import EngineOptions, EvalOptions
 from resreg.data import AugmentOptions, make_loader, synthetic
 from resreg.data.augment import apply_scale_crop
 from resreg.engine.evaluate import eval_splits
-from resreg.engine.recipe import AugmentSection, Recipe, ScheduleSection, build_recipe
 from resreg.errors import ConfigError, DataError
 from resreg.plugins import get_registry
+from resreg.recipe import AugmentSection, Recipe, ScheduleSection, build_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -77,7 +77,8 @@ def test_in_memory_scale_crop_is_resize_then_crop():
 
 def test_the_imagenet_recipe_runs_on_in_memory_images():
     source = synthetic(num_images=16, image_size=32)
-    augment = build_recipe("imagenet_resnet", get_registry()).augment_options()  # scale [256, 480], crop 224, lighting
+    # the recipe of ImageNet: scale [256, 480], crop 224, lighting
+    augment = AugmentOptions.of(build_recipe("imagenet_resnet", get_registry()).augment)
     train = make_loader(source.train, batch_size=8, train=True, augment=augment, device=CPU, seed=0, stats=source)
     images, labels = next(train.batches(0))
     assert images.shape == (8, 3, 224, 224) and labels.shape == (8,)

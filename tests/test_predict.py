@@ -105,6 +105,7 @@ def _run(hub: HubServer, home: Path, *argv: str) -> subprocess.CompletedProcess[
 def _evaluator_top1(run_dir: Path, count: int) -> tuple[list[int], torch.Tensor]:
     """The run's model on the tensors `resreg eval RUN_DIR` feeds it for the first `count` test images."""
     from resreg.config import validate_config
+    from resreg.data.augment import AugmentOptions
     from resreg.data.loader import make_loader
     from resreg.engine import rundir
     from resreg.engine.run import build_data, build_recipe
@@ -115,7 +116,7 @@ def _evaluator_top1(run_dir: Path, count: int) -> tuple[list[int], torch.Tensor]
     recipe = build_recipe(config, registry)
     data = build_data(config, registry, recipe.data_args())
     test = data.test.head(count)
-    loader = make_loader(test, batch_size=count, train=False, augment=recipe.augment_options(),
+    loader = make_loader(test, batch_size=count, train=False, augment=AugmentOptions.of(recipe.augment),
                          device=torch.device("cpu"), seed=0, stats=data)  # fmt: skip
     ((x, _),) = list(loader.batches(0))
     with torch.no_grad():

@@ -10,9 +10,10 @@ import torch
 from resreg_plugins.recipes import load_presets
 
 from resreg.config import load_config, validate_config
-from resreg.engine.recipe import AugmentSection, Recipe, ScheduleSection, build_recipe, recipe_spec
+from resreg.data.augment import AugmentOptions
 from resreg.errors import ConfigError
 from resreg.plugins import get_registry
+from resreg.recipe import AugmentSection, Recipe, ScheduleSection, build_recipe, recipe_spec
 from resreg.registry import Registry
 
 
@@ -42,7 +43,7 @@ def test_cifar_resnet_is_he_et_al_section_4_2():
     lrs = [schedule.lr_at(s) for s in (0, 31999, 32000, 47999, 48000, 63999)]
     assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
     assert (recipe.augment.crop_padding, recipe.augment.hflip, recipe.augment.normalize) == (4, True, "pixel")
-    options = recipe.augment_options()
+    options = AugmentOptions.of(recipe.augment)
     assert (options.crop_padding, options.hflip, options.normalize, options.scale) == (4, True, "pixel", None)
 
 
@@ -57,7 +58,7 @@ def test_imagenet_resnet_drops_the_lr_on_plateaus():
     recipe, group, schedule = built("imagenet_resnet", steps_per_epoch=5005)
     assert (recipe.batch_size, recipe.length, group["lr"], group["nesterov"]) == (256, 120, 0.1, False)
     assert schedule.plateau_patience == 5 and schedule.milestones == []
-    augment = recipe.augment_options()
+    augment = AugmentOptions.of(recipe.augment)
     assert (augment.scale, augment.crop_size, augment.lighting, augment.hflip) == ((256, 480), 224, 0.1, True)
 
 

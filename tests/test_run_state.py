@@ -25,7 +25,7 @@ from resreg.engine.distributed import Dist
 from resreg.engine.loop import Run
 from resreg.engine.precision import Precision
 from resreg.engine.progress import Progress
-from resreg.engine.schedule import Schedule
+from resreg.schedule import Schedule
 
 CPU = torch.device("cpu")
 MODEL = {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B", "drop_path_rate": 0.3}

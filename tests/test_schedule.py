@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from resreg.engine.schedule import Schedule
+from resreg.schedule import Schedule
 
 
 def test_step_schedule_divides_at_milestones():

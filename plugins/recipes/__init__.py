@@ -1,6 +1,6 @@
 """Built-in plugin: the training recipes of the papers (ResNet CIFAR and ImageNet, DenseNet) and a fast one.
 
-Each recipe is a preset in presets.yaml: the values of `resreg.engine.recipe.Recipe` that its paper
+Each recipe is a preset in presets.yaml: the values of `resreg.recipe.Recipe` that its paper
 uses, with a `help` line and the paper it follows (`meta.paper`), as the model presets are.
 """
 

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from resreg.config import validate_config
     from resreg.config.options import EngineOptions, EvalOptions
+    from resreg.data.augment import AugmentOptions
     from resreg.engine.distributed import Dist, pick_device
     from resreg.engine.evaluate import evaluate
     from resreg.engine.precision import Precision
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     eval_options = EvalOptions(**config.get("eval") or {})
     info = Dist(0, 1, 0, pick_device(options.device))
     model.to(info.device)
-    augment = recipe.augment_options() if recipe else _default_augment()
+    augment = AugmentOptions.of(recipe.augment) if recipe else _default_augment()
     precision = Precision(options.precision, info.device)
     figures: dict[str, float] = {}
     for split, loader in make_eval_loaders(data, augment, eval_options, info).items():

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from resreg.engine.recipe import build_recipe, preset_info
 from resreg.errors import ResregError, did_you_mean
+from resreg.recipe import build_recipe, preset_info
 
 if TYPE_CHECKING:
     from resreg.registry import Registry

@@ -16,8 +16,8 @@ from typing import Any
 
 from resreg.config.model_spec import resolve_model_spec
 from resreg.config.options import EngineOptions, EvalOptions
-from resreg.engine.recipe import build_recipe, recipe_spec  # the recipe base; see pyproject's layers contract
 from resreg.errors import ConfigError, did_you_mean
+from resreg.recipe import build_recipe, recipe_spec  # the recipe base; see pyproject's layers contract
 from resreg.registry import Registry
 
 SECTIONS = ("name", "model", "data", "train", "engine", "eval")

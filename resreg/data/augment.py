@@ -8,13 +8,17 @@ The `apply_*` functions take those draws and work on any dtype (uint8 or float) 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
 
 from resreg.errors import ConfigError
+
+if TYPE_CHECKING:
+    from resreg.recipe import AugmentSection
 
 # AlexNet's PCA lighting: eigenvalues and eigenvectors of the RGB covariance of ImageNet pixels on the
 # 0..1 scale (the values of fb.resnet.torch, which the ResNet paper's recipe follows).
@@ -48,6 +52,12 @@ class AugmentOptions:
     color_jitter: float = 0.0
     lighting: float = 0.0
     normalize: Literal["pixel", "channel"] = "channel"
+
+    @classmethod
+    def of(cls, section: AugmentSection) -> AugmentOptions:
+        """The options of a recipe's `augment` section (`train.augment`)."""
+        values = dataclasses.asdict(section)
+        return cls(**values | {"scale": tuple(section.scale) if section.scale else None})
 
     def __post_init__(self) -> None:
         if self.crop_padding < 0 or (self.crop_size is not None and self.crop_size < 1):

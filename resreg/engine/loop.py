@@ -29,9 +29,9 @@ from resreg.engine.evaluate import evaluate
 from resreg.engine.metrics_log import MetricsLog
 from resreg.engine.precision import Precision
 from resreg.engine.progress import Progress
-from resreg.engine.schedule import Schedule
 from resreg.errors import ResregError
 from resreg.layout import checkpoint_file
+from resreg.schedule import Schedule
 
 
 class DivergedError(ResregError):

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from resreg.config.options import EngineOptions, EvalOptions
+from resreg.data.augment import AugmentOptions
 from resreg.data.loader import make_loader
 from resreg.engine import checkpoint, distributed, report, rundir
 from resreg.engine.distributed import Dist
@@ -23,12 +24,12 @@ from resreg.engine.loop import Run
 from resreg.engine.metrics_log import MetricsLog
 from resreg.engine.precision import Precision, resolve_engine_options, usable_cores
 from resreg.engine.preprocessing import of_training_data
-from resreg.engine.recipe import Recipe
-from resreg.engine.recipe import build_recipe as recipe_from_spec
 from resreg.errors import ConfigError
 from resreg.layout import MODEL_FILE, checkpoint_file
 from resreg.models import create_model
 from resreg.plugins import get_registry
+from resreg.recipe import Recipe
+from resreg.recipe import build_recipe as recipe_from_spec
 from resreg.registry import Registry
 from resreg.weights import save_model
 
@@ -97,20 +98,21 @@ def train(
         configure_torch(options, info.device)
         recipe = build_recipe(config, registry)
         data = build_data(config, registry, recipe.data_args())
+        augment = AugmentOptions.of(recipe.augment)
         if config.get("model") is None:
             raise ConfigError("model: missing: name a preset (model: resnet20) or a builder spec")
         model = create_model(config["model"], num_classes=data.num_classes, in_chans=data.in_chans)
         # what the evaluator feeds the model and the class names, saved with its weights (resreg.artifact)
-        of_training_data(data, recipe.augment_options()).attach(model)
+        of_training_data(data, augment).attach(model)
         model.to(info.device)
         if options.channels_last:
             model.to(memory_format=torch.channels_last)
 
         train_loader = make_loader(
-            data.train, batch_size=recipe.batch_size, train=True, augment=recipe.augment_options(), device=info.device,
+            data.train, batch_size=recipe.batch_size, train=True, augment=augment, device=info.device,
             seed=options.seed, rank=info.rank, world_size=info.world_size, stats=data,
         )  # fmt: skip
-        eval_loaders = make_eval_loaders(data, recipe.augment_options(), eval_options, info)
+        eval_loaders = make_eval_loaders(data, augment, eval_options, info)
         recipe.check_eval_splits(list(eval_loaders), data.name)
         steps_per_epoch = len(train_loader)
         ema = None

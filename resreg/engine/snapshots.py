@@ -1,6 +1,6 @@
 """Snapshot ensembles (Huang et al. 2017, "Snapshot Ensembles: Train 1, get M for free").
 
-With `train.snapshots: M`, the lr follows M cosine cycles (resreg.engine.schedule) and the model
+With `train.snapshots: M`, the lr follows M cosine cycles (resreg.schedule) and the model
 is saved at the end of each as `snapshots/snapshot<k>.safetensors`. After every snapshot the run
 directory gets `ensemble.yaml`, a runnable config whose model is the ensemble of the snapshots so
 far, so `resreg eval RUN_DIR/ensemble.yaml` scores each snapshot and the ensemble in one pass. It names

@@ -25,15 +25,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from resreg.engine.schedule import Schedule
 from resreg.errors import ConfigError, RegistryError
+from resreg.schedule import Schedule
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import torch
 
-    from resreg.data.augment import AugmentOptions
     from resreg.registry import Registry
 
 #: keys of a recipe preset that describe it (for `resreg list recipes -v`) and are not recipe values:
@@ -157,13 +156,6 @@ class Recipe:
 
     def eval_every_steps(self, steps_per_epoch: int) -> int:
         return max(1, self.steps(self.eval_every, steps_per_epoch))
-
-    def augment_options(self) -> AugmentOptions:
-        """The `augment` section as the data loader's options."""
-        from resreg.data.augment import AugmentOptions
-
-        values = dataclasses.asdict(self.augment)
-        return AugmentOptions(**values | {"scale": tuple(self.augment.scale) if self.augment.scale else None})
 
     def check_eval_splits(self, splits: list[str], data_name: str) -> None:
         """Refuse a plateau rule with no val split evaluated: it watches the val error, and would never fire."""
