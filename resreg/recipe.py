@@ -143,6 +143,19 @@ class Recipe:
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     augment: AugmentSection = field(default_factory=AugmentSection)
 
+    def __post_init__(self) -> None:
+        # Checked here, where the key's place is known: the loader would only see a bare batch_size.
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size={self.batch_size}: must be at least 1")
+        for key, value in (("length", self.length), ("eval_every", self.eval_every)):
+            if not value > 0:
+                raise ConfigError(f"train.{key}={value}: must be above 0 ({self.unit}s)")
+        if self.lr < 0 or self.snapshots < 0 or self.val_split < 0 or not 0 <= self.label_smoothing < 1:
+            raise ConfigError(
+                f"train: lr={self.lr}, snapshots={self.snapshots} and val_split={self.val_split} must be >= 0, "
+                f"label_smoothing={self.label_smoothing} in [0, 1)"
+            )
+
     def to_spec(self) -> dict[str, Any]:
         """Every value as plain YAML-ready data: the complete `train:` section (without `preset:`)."""
         return dataclasses.asdict(self)

@@ -122,6 +122,10 @@ def test_a_config_changes_values_in_the_sections_and_keeps_the_rest():
         ("train.preset=cifar_resnt", "train.preset: unknown recipe 'cifar_resnt' (did you mean 'cifar_resnet'?"),
         ("train={type: fast}", "train.type: recipes are presets now, as models are: write train: {preset: fast} "
                                "(or train: fast) instead of train: {type: fast}"),
+        ("train.batch_size=0", "train.batch_size=0: must be at least 1"),
+        ("train.length=0", "train.length=0: must be above 0 (epochs)"),
+        ("train.eval_every=-1", "train.eval_every=-1: must be above 0"),
+        ("train.label_smoothing=1", "label_smoothing=1 in [0, 1)"),
     ],
 )  # fmt: skip
 def test_a_bad_train_section_is_one_line_that_says_what_to_write(cli, override, message):
