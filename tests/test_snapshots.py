@@ -38,7 +38,8 @@ def test_a_snapshot_run_saves_m_different_snapshots_whose_ensemble_beats_its_mea
     run = tmp_path / "run"
     overrides = ["data.limit=2048", "data.val_split=1000", "eval.splits=[val]", "train.length=1.5",
                  "train.batch_size=32", "train.lr=0.05", "train.schedule.warmup=0", "train.snapshots=3",
-                 "train.eval_every=1000", "engine.log_every=8", "eval.batch_size=1000"]  # fmt: skip
+                 "train.eval_every=1000", "engine.log_every=8", "eval.batch_size=1000",
+                 "train.augment.normalize=pixel"]  # fmt: skip  # the mean image: ensemble.yaml must carry it
     trained = cli("train", "quickstart", *overrides, "--run-dir", str(run), env={"RESREG_DEBUG": "1"})
     assert trained.status == 0, trained.err[-3000:]
     paths = sorted((run / "snapshots").glob("*.safetensors"))

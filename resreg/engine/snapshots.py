@@ -29,7 +29,7 @@ def save_snapshot(run_dir: Path, model: Any, index: int, step: int) -> Path:
 
 
 def write_ensemble_config(run_dir: Path, config: dict[str, Any]) -> Path:
-    """Write ensemble.yaml: the run's data and eval sections with the snapshots saved so far as members."""
+    """Write ensemble.yaml: the run's data, train, eval and engine sections, the snapshots so far as members."""
     members = sorted((run_dir / SNAPSHOT_DIR).glob("snapshot*.safetensors"), key=lambda p: int(p.stem[8:]))
     # Relative to the file (${config_dir}, see resreg.config.loader): it evaluates from any directory, and
     # still does after the run directory is moved or copied elsewhere.
@@ -37,7 +37,9 @@ def write_ensemble_config(run_dir: Path, config: dict[str, Any]) -> Path:
     ensemble = {
         "name": f"{config.get('name', run_dir.name)}-snapshots",
         "model": {"type": "ensemble", "combiner": "mean_probs", "members": paths},
-        **{k: config[k] for k in ("data", "eval", "engine") if config.get(k) is not None},
+        # train: the recipe's augment section says how images were normalised (a per-pixel mean image
+        # for the CIFAR recipes); without it, evaluation would normalise per channel and score nonsense.
+        **{k: config[k] for k in ("data", "train", "eval", "engine") if config.get(k) is not None},
     }
     path = run_dir / ENSEMBLE_CONFIG_FILE
     header = "# A snapshot ensemble written by resreg train: resreg eval this file\n"
