@@ -136,16 +136,20 @@ def test_unknown_recipe_suggests(tmp_path, capsys):
     assert "did you mean 'cifar_resnet'" in capsys.readouterr().err
 
 
-def test_eval_command_on_a_run_and_on_its_weights(tmp_path, capsys):
+@pytest.mark.parametrize("normalize", ["channel", "pixel"])
+def test_eval_command_on_a_run_and_on_its_weights(tmp_path, capsys, normalize):
+    """A weights file alone is evaluated as its run is: normalised as its header records (pixel: the mean image)."""
     run_dir = tmp_path / "run"
-    train(tiny_config(), source="tiny", run_dir=run_dir)
+    train(tiny_config(train={"augment": {"normalize": normalize}}), source="tiny", run_dir=run_dir)
     capsys.readouterr()
     assert main(["eval", str(run_dir), "--json"]) == 0
     from_run = json.loads(capsys.readouterr().out)
     assert 0.0 <= from_run["test_error"] <= 1.0
     data = json.dumps(TINY["data"]).replace(" ", "")
     assert main(["eval", str(run_dir / "model.safetensors"), f"data={data}", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["test_error"] == from_run["test_error"]
+    from_weights = json.loads(capsys.readouterr().out)
+    assert from_weights["test_error"] == from_run["test_error"]
+    assert from_weights["test_loss"] == pytest.approx(from_run["test_loss"], rel=1e-5)
 
 
 def test_training_callbacks_are_hooks(tmp_path):

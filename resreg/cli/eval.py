@@ -7,7 +7,8 @@ resreg eval cifar10/resnet20 --weights model.safetensors
 
 Prints loss, top-1 and top-5 error of each split in `eval.splits` (val, test; null: every split the
 data set has; a named split it lacks is an error).
-For a weights file the normalisation is per channel unless a recipe says otherwise (train=cifar_resnet).
+For a weights file the normalisation is the one its header records (per channel, or the per-pixel mean
+image of the CIFAR recipes), computed from the data set's train split; a recipe overrides it (train=cifar_resnet).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     eval_options = EvalOptions(**config.get("eval") or {})
     info = Dist(0, 1, 0, pick_device(options.device))
     model.to(info.device)
-    augment = AugmentOptions.of(recipe.augment) if recipe else _default_augment()
+    augment = AugmentOptions.of(recipe.augment) if recipe else _augment_of(model)
     precision = Precision(options.precision, info.device)
     figures: dict[str, float] = {}
     for split, loader in make_eval_loaders(data, augment, eval_options, info).items():
@@ -102,7 +103,10 @@ def _from_checkpoint(config: dict[str, Any], path: Path) -> Any:
     return model
 
 
-def _default_augment() -> Any:
+def _augment_of(model: Any) -> Any:
+    """No recipe: normalise as the model was trained, if its weights say (resreg.artifact), else per channel."""
+    from resreg.artifact import Preprocessing
     from resreg.data.augment import AugmentOptions
 
-    return AugmentOptions()
+    record = Preprocessing.of_model(model)
+    return AugmentOptions(normalize="pixel" if record is not None and record.mean_image is not None else "channel")
