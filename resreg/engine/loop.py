@@ -287,9 +287,14 @@ class Run:
 
     # --- signals and hooks ----------------------------------------------------------------------
     def _stop_requested(self) -> int:
-        """The signal received by any process (0 = none): every rank stops at the same step."""
+        """The signal received by any process (0 = none): every rank stops at the same step.
+
+        Under DDP the ranks agree through an all-reduce, read on the host: a device sync, so it is done
+        every STOP_CHECK_EVERY steps (the same steps on every rank), not after each one."""
         if not self.info.enabled:
             return self._stop_signal
+        if self.step % STOP_CHECK_EVERY and self.step < self.total_steps:
+            return 0
         return int(all_max(self.info, torch.tensor([self._stop_signal], device=self.info.device)).item())
 
     def call_hook(self, name: str, **kwargs: Any) -> None:
@@ -297,6 +302,10 @@ class Run:
         if self.hook is not None and self.info.is_main:
             getattr(self.hook, name)(**kwargs)
 
+
+#: Under DDP, how often (in steps) the ranks check whether one of them received a stop signal: a stop
+#: waits at most this many steps (SLURM's warning comes 90 s ahead), and no step pays a host sync for it.
+STOP_CHECK_EVERY = 8
 
 #: The signals that stop a run after the current step, with a checkpoint: Ctrl-C, a kill, and
 #: SLURM's warning before the time limit (sbatch --signal=USR1@90).
