@@ -13,12 +13,15 @@ import contextlib
 import functools
 import importlib
 import importlib.machinery
+import importlib.resources
 import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from resreg.errors import ConfigError, RegistryError, did_you_mean
 from resreg.schema import Param, accepts_any_keyword, check_value, params_of
@@ -157,6 +160,15 @@ class Registry:
             raise RegistryError(f"{kind} {name!r}: an import path is 'package.module:attr', got {obj!r}")
         entries[name] = Entry(kind, name, obj, plugin, distribution, help)
         return obj
+
+    def register_presets(self, kind: str, package: str, filename: str = "presets.yaml") -> None:
+        """Register every preset of a YAML file shipped in `package` (see `read_presets`) as `kind`.
+
+        How the built-in plugins declare their model and recipe presets beside their code:
+        `registry.register_presets("model", __package__)`.
+        """
+        for name, spec in read_presets(package, filename).items():
+            self.register(kind, name, spec)
 
     @contextlib.contextmanager
     def registering_for(self, plugin: str, distribution: str) -> Iterator[None]:
@@ -313,3 +325,14 @@ def _at(where: str) -> str:
 
 def _first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n", 1)[0]
+
+
+def read_presets(package: str, filename: str = "presets.yaml") -> dict[str, dict[str, Any]]:
+    """The presets of a YAML file shipped in `package`: name -> spec; keys starting with `_` are YAML
+    anchors shared by the presets (`_bottleneck: &bottleneck {...}`), not presets."""
+    text = importlib.resources.files(package).joinpath(filename).read_text(encoding="utf-8")
+    presets = yaml.safe_load(text) or {}
+    if not isinstance(presets, Mapping):
+        kind = type(presets).__name__
+        raise RegistryError(f"{package}/{filename}: presets are a mapping of name -> spec, got a {kind}")
+    return {name: spec for name, spec in presets.items() if not str(name).startswith("_")}

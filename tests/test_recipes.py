@@ -7,14 +7,13 @@ import dataclasses
 
 import pytest
 import torch
-from resreg_plugins.recipes import load_presets
 
 from resreg.config import load_config, validate_config
 from resreg.data.augment import AugmentOptions
 from resreg.errors import ConfigError
 from resreg.plugins import get_registry
 from resreg.recipe import AugmentSection, Recipe, ScheduleSection, build_recipe, recipe_spec
-from resreg.registry import Registry
+from resreg.registry import Registry, read_presets
 
 
 def built(name: str, steps_per_epoch: int = 391) -> tuple[Recipe, torch.optim.Optimizer, object]:
@@ -24,7 +23,7 @@ def built(name: str, steps_per_epoch: int = 391) -> tuple[Recipe, torch.optim.Op
 
 
 def test_the_registered_recipes_are_the_presets_of_the_yaml_file_each_with_help_and_paper():
-    presets = load_presets()
+    presets = read_presets("resreg_plugins.recipes")
     registry = get_registry()
     assert registry.names("recipe") == sorted(presets)
     assert {"cifar_resnet", "cifar_densenet", "imagenet_resnet", "imagenet_densenet", "fast"} <= set(presets)
@@ -68,7 +67,7 @@ def test_imagenet_densenet_is_the_resnet_recipe_with_its_changes():
     assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == (0.1, 0.9, 1e-4, True)
     assert schedule.milestones == [30 * 5005, 60 * 5005] and schedule.plateau_patience is None
     assert recipe.augment == build_recipe("imagenet_resnet", get_registry()).augment  # from its base preset
-    assert load_presets()["imagenet_densenet"]["preset"] == "imagenet_resnet"
+    assert read_presets("resreg_plugins.recipes")["imagenet_densenet"]["preset"] == "imagenet_resnet"
 
 
 def test_fast_is_one_linear_cycle_with_label_smoothing():
@@ -80,7 +79,7 @@ def test_fast_is_one_linear_cycle_with_label_smoothing():
 
 def test_a_preset_on_a_base_merges_its_sections_key_by_key():
     registry = Registry()
-    for name, preset in load_presets().items():
+    for name, preset in read_presets("resreg_plugins.recipes").items():
         registry.register("recipe", name, preset)
     registry.register("recipe", "short", {"preset": "cifar_resnet", "help": "x", "length": 100,
                                           "schedule": {"milestones": [50]}})  # fmt: skip

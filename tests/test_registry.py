@@ -251,3 +251,22 @@ def test_verbose_listing_imports_what_it_shows():
     result = subprocess.run([sys.executable, "-c", WRAPPER, "list", "blocks", "-v"], capture_output=True, text=True,
                             timeout=300)  # fmt: skip
     assert result.stdout.startswith("0 ") and "'torch'" in result.stdout  # the schemas are read from the classes
+
+
+def test_presets_declared_in_a_packages_yaml_file_register_without_their_anchors(tmp_path, monkeypatch):
+    package = tmp_path / "yaml_presets_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "presets.yaml").write_text(
+        "_common: &common {preset: resnet20, depths: [1, 1, 1]}\n"
+        "tiny: {<<: *common, help: one block a stage}\n"
+        "tiny_b: {<<: *common, shortcut: B}\n"
+    )
+    (package / "broken.yaml").write_text("- not\n- a mapping\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry()
+    registry.register_presets("model", "yaml_presets_plugin")
+    assert registry.names("model") == ["tiny", "tiny_b"]  # the anchor `_common` is not a preset
+    assert registry.get("model", "tiny_b").obj == {"preset": "resnet20", "depths": [1, 1, 1], "shortcut": "B"}
+    with pytest.raises(RegistryError, match=r"yaml_presets_plugin/broken.yaml: presets are a mapping of name -> spec"):
+        registry.register_presets("model", "yaml_presets_plugin", "broken.yaml")

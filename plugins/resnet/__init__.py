@@ -8,10 +8,6 @@ module imports neither torch nor timm: they are imported when a model is built o
 
 from __future__ import annotations
 
-from importlib import resources
-
-import yaml
-
 import resreg
 from resreg.registry import Registry
 
@@ -36,16 +32,9 @@ COMPONENTS = {
 }
 
 
-def load_presets() -> dict[str, dict]:
-    """The presets of presets.yaml; keys starting with `_` are YAML anchors, not presets."""
-    text = resources.files(__package__).joinpath("presets.yaml").read_text()
-    return {name: spec for name, spec in yaml.safe_load(text).items() if not name.startswith("_")}
-
-
 @resreg.hookimpl
 def resreg_register(registry: Registry) -> None:
     for kind, table in COMPONENTS.items():
         for name, target in table.items():
             registry.register(kind, name, target)
-    for name, spec in load_presets().items():
-        registry.register("model", name, spec)
+    registry.register_presets("model", __package__)
