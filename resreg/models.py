@@ -16,16 +16,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from resreg.build import build_resolved, create_model_from_data, untrusted_origin
-from resreg.config.model_spec import (
-    PRESET_INFO_KEYS,
-    WEIGHTS_KEYS,
-    expand_presets,
-    resolve_model_spec,
-    weights_options,
-)
+from resreg.config.model_spec import WEIGHTS_KEYS, expand_presets, resolve_model_spec, weights_options
 from resreg.model_sources import create_located_model, is_located
 from resreg.plugins import get_registry
-from resreg.registry import Registry
+from resreg.registry import PRESET_INFO_KEYS, Registry
 from resreg.weights import load_pretrained
 
 if TYPE_CHECKING:

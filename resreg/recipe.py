@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from resreg.errors import ConfigError, RegistryError
+from resreg.errors import ConfigError
 from resreg.schedule import Schedule
 
 if TYPE_CHECKING:
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
     from resreg.registry import Registry
 
-#: keys of a recipe preset that describe it (for `resreg list recipes -v`) and are not recipe values:
-#: `help` (one line) and `meta` (`{paper: "He et al. 2015, section 4.2"}`).
-PRESET_INFO_KEYS = ("help", "meta")
 
 
 @dataclass(kw_only=True)
@@ -223,20 +220,7 @@ def expand_recipe(spec: Any, registry: Registry, where: str = "train") -> dict[s
             f"{where}.type: recipes are presets now, as models are: write {where}: {{preset: {name}}} "
             f"(or {where}: {name}) instead of {where}: {{type: {name}}}"
         )
-    spec, seen = dict(spec), []
-    while "preset" in spec:
-        name = spec.pop("preset")
-        if name in seen:
-            raise ConfigError(f"{where}: recipe preset cycle {' -> '.join([*seen, name])}")
-        seen.append(name)
-        try:
-            entry = registry.get("recipe", name)
-        except RegistryError as exc:
-            raise ConfigError(f"{where}.preset: {exc}") from None
-        if not isinstance(entry.obj, Mapping):
-            raise ConfigError(f"{where}.preset: recipe {name!r} of plugin {entry.plugin!r} is not a preset mapping")
-        spec = _on_top({k: v for k, v in entry.obj.items() if k not in PRESET_INFO_KEYS}, spec)
-    return spec
+    return registry.expand_preset_chain("recipe", spec, where, _on_top)
 
 
 def _on_top(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

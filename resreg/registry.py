@@ -26,6 +26,10 @@ import yaml
 from resreg.errors import ConfigError, RegistryError, did_you_mean
 from resreg.schema import Param, accepts_any_keyword, check_value, params_of
 
+#: keys of a preset (model or recipe) that describe it, for `resreg list -v` and the model zoo, and are
+#: not values of what it builds: `help` (one line) and `meta` (`{paper: "He et al. 2015", paper_error: 8.75}`).
+PRESET_INFO_KEYS = ("help", "meta")
+
 #: kind -> what it holds. Plugins may add kinds with `Registry.add_kind`.
 DEFAULT_KINDS: dict[str, str] = {
     "stem": "the first layers of a network, before the stages",
@@ -212,6 +216,28 @@ class Registry:
         if kind not in self._entries:
             raise RegistryError(did_you_mean(kind, self.kinds, "kind"))
         return self._entries[kind]
+
+    # --- presets --------------------------------------------------------------------------------
+    def expand_preset_chain(
+        self, kind: str, spec: Mapping[str, Any], where: str, merge: Callable[[Mapping, Mapping], dict]
+    ) -> dict[str, Any]:
+        """Follow `preset:` through the presets of `kind` (models, recipes): each preset's values, less
+        its `PRESET_INFO_KEYS`, go under the values already given (`merge(base, top)`), until no `preset:`
+        is left. An unknown name, a cycle or a preset that is not a mapping is a one-line ConfigError."""
+        spec, seen = dict(spec), []
+        while "preset" in spec:
+            name = spec.pop("preset")
+            if name in seen:
+                raise ConfigError(f"{where}: {kind} preset cycle {' -> '.join([*seen, name])}")
+            seen.append(name)
+            try:
+                entry = self.get(kind, name)
+            except RegistryError as exc:
+                raise ConfigError(f"{where}.preset: {exc}") from None
+            if not isinstance(entry.obj, Mapping):
+                raise ConfigError(f"{where}.preset: {kind} {name!r} of plugin {entry.plugin!r} is not a preset mapping")
+            spec = merge({k: v for k, v in entry.obj.items() if k not in PRESET_INFO_KEYS}, spec)
+        return spec
 
     # --- specs ----------------------------------------------------------------------------------
     def validate(self, kind: str, spec: Any, where: str = "") -> tuple[Entry, dict[str, Any]]:

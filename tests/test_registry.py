@@ -270,3 +270,22 @@ def test_presets_declared_in_a_packages_yaml_file_register_without_their_anchors
     assert registry.get("model", "tiny_b").obj == {"preset": "resnet20", "depths": [1, 1, 1], "shortcut": "B"}
     with pytest.raises(RegistryError, match=r"yaml_presets_plugin/broken.yaml: presets are a mapping of name -> spec"):
         registry.register_presets("model", "yaml_presets_plugin", "broken.yaml")
+
+
+def test_model_presets_follow_their_chain_and_refuse_cycles_and_non_mappings_in_one_line():
+    from resreg.models import expand_presets
+
+    registry = Registry()
+    registry.register("model", "base", {"type": "resnet", "depths": [1, 1], "help": "h", "meta": {"paper": "p"}})
+    registry.register("model", "wide", {"preset": "base", "widths": [8, 16]})
+    registry.register("model", "loop_a", {"preset": "loop_b"})
+    registry.register("model", "loop_b", {"preset": "loop_a"})
+    registry.register("model", "not_a_spec", len)  # a callable, not a spec mapping
+    spec = expand_presets({"preset": "wide", "depths": [2, 2]}, registry)
+    assert spec == {"type": "resnet", "depths": [2, 2], "widths": [8, 16]}  # given values on top, help/meta dropped
+    with pytest.raises(ConfigError, match=r"^model: model preset cycle loop_a -> loop_b -> loop_a$"):
+        expand_presets("loop_a", registry)
+    with pytest.raises(ConfigError, match=r"^model.preset: model 'not_a_spec' of plugin .* is not a preset mapping$"):
+        expand_presets("not_a_spec", registry)
+    with pytest.raises(ConfigError, match=r"^model.preset: .*did you mean 'wide'"):
+        expand_presets("wid", registry)

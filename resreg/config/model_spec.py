@@ -15,13 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from resreg.config.loader import merge
-from resreg.errors import ConfigError, RegistryError
+from resreg.errors import ConfigError
 from resreg.registry import Registry
-
-#: keys of a preset that describe it (for `resreg list` and the model zoo) and are not builder arguments:
-#: `help` (one line) and `meta` (e.g. `{paper: "He et al. 2015", paper_error: 8.75, dataset: cifar10}`).
-PRESET_INFO_KEYS = ("help", "meta")
-
 
 #: keys of a model section that say where its weights come from, not what it is (see `create_model`).
 WEIGHTS_KEYS = ("pretrained", "pretrained_allow_pickle", "pretrained_skip_classifier", "pretrained_strip_prefix")
@@ -57,22 +52,11 @@ def weights_options(
 
 def expand_presets(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
     """Replace `preset:` (or a bare preset name) by the preset's spec, keeping the given arguments on top."""
-    seen: list[str] = []
     if isinstance(spec, str):
         spec = {"preset": spec}
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: a model is a preset name or a mapping, got {spec!r}")
-    spec = dict(spec)
-    while "preset" in spec:
-        name = spec.pop("preset")
-        if name in seen:
-            raise ConfigError(f"{where}: preset cycle {' -> '.join([*seen, name])}")
-        seen.append(name)
-        try:
-            preset = registry.get("model", name)
-        except RegistryError as exc:
-            raise ConfigError(f"{where}.preset: {exc}") from None
-        spec = merge({k: v for k, v in preset.obj.items() if k not in PRESET_INFO_KEYS}, spec)
+    spec = registry.expand_preset_chain("model", spec, where, merge)
     if "type" not in spec:
         raise ConfigError(
             f"{where}: name a preset (preset: resnet50) or a builder (type: resnet); "
