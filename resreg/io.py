@@ -8,6 +8,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+#: The temporary files atomic_path writes are named `.<target name>.<random>.tmp`.
+TEMPORARY_SUFFIX = ".tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -21,7 +24,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -45,3 +48,12 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write a text file atomically (configs, model cards, metrics snapshots)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def remove_leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files of atomic writes that a kill -9 interrupted, in `folder` and below;
+    return them. Call it only while no process writes there (a run directory: under its lock)."""
+    leftovers = [path for path in Path(folder).rglob(f".*{TEMPORARY_SUFFIX}") if path.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
