@@ -84,6 +84,46 @@ def test_skipped_prefixes_are_left_out_on_both_sides():
     assert torch.equal(model[0].bias, state["0.bias"])
 
 
+# --- the values: finite, and of a dtype the model's tensor can hold ----------------------------------
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_values_are_refused_naming_the_first_tensor_that_holds_them(bad):
+    model, state = model_with_state()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state["0.bias"][1] = bad
+    state["1.running_var"][0] = bad  # a later tensor: the first one in file order is named
+    message = error_of(model, state, where="w.safetensors")
+    assert message == (
+        "w.safetensors: 0.bias holds non-finite values (NaN or infinity); every output of the model would be NaN, "
+        "so these weights are refused"
+    )
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing was loaded
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool])
+def test_integer_and_bool_weights_are_refused(dtype):
+    model, state = model_with_state()
+    state["0.weight"] = torch.ones_like(state["0.weight"], dtype=dtype)
+    message = error_of(model, state, where="w.safetensors")
+    kept = str(dtype).removeprefix("torch.")
+    assert message == f"w.safetensors: 0.weight holds {kept} values where the model keeps float32; refused as weights"
+
+
+def test_float_weights_of_another_precision_are_converted_and_the_integer_step_counter_loads():
+    model, state = model_with_state()
+    state = {k: v.to(torch.bfloat16) if v.is_floating_point() else v + 5 for k, v in state.items()}
+    load_state_dict_strict(model, state)
+    assert model[0].weight.dtype == torch.float32 and torch.equal(model[0].weight, state["0.weight"].float())
+    assert model[1].num_batches_tracked.item() == 5
+
+
+def test_a_float_step_counter_is_refused_where_the_model_counts_in_integers():
+    model, state = model_with_state()
+    state["1.num_batches_tracked"] = torch.tensor(3.0)
+    assert error_of(model, state) == (
+        "weights: 1.num_batches_tracked holds float32 values where the model keeps int64; refused as weights"
+    )
+
+
 # --- adapt_state_dict: in_chans and num_classes ------------------------------------------------------
 def classifier_model(in_chans: int = 1, num_classes: int = 5, kernel: int = 7) -> nn.Module:
     model = nn.Sequential()

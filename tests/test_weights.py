@@ -252,3 +252,55 @@ def test_cli_bad_weights_files_are_one_line_errors_with_status_2(resnet20, saved
         assert result.returncode == 2, (name, result.stderr)
         assert result.stderr.startswith("resreg push: error: ") and result.stderr.count("\n") == 1, result.stderr
         assert expected in result.stderr, (name, result.stderr)
+
+
+# --- the values are checked when loaded: NaN, inf, integer and bool weights ------------------------------
+def _with_tensor_changed(saved: Path, path: Path, key: str, change) -> Path:
+    """A copy of a real saved model (header and all) with one tensor replaced."""
+    tensors, metadata = safetensors.torch.load_file(str(saved)), safetensors.safe_open(str(saved), "pt").metadata()
+    tensors[key] = change(tensors[key])
+    safetensors.torch.save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+BAD_VALUES = {
+    "nan": (lambda t: t.index_fill(0, torch.tensor([3]), float("nan")), "holds non-finite values (NaN or infinity)"),
+    "inf": (lambda t: t.index_fill(0, torch.tensor([0]), float("inf")), "holds non-finite values (NaN or infinity)"),
+    "int64": (lambda t: (t * 100).to(torch.int64), "holds int64 values where the model keeps float32"),
+    "bool": (lambda t: t > 0, "holds bool values where the model keeps float32"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_bad_values_are_refused_by_load_model_and_pretrained_naming_the_tensor(saved, tmp_path, case):
+    change, expected = BAD_VALUES[case]
+    bad = _with_tensor_changed(saved, tmp_path / f"{case}.safetensors", "layer2.0.conv1.weight", change)
+    for load in (lambda: load_model(bad), lambda: resreg.create_model("resnet20", pretrained=str(bad))):
+        with pytest.raises(WeightsError) as refused:
+            load()
+        assert str(refused.value).startswith(f"{bad}: layer2.0.conv1.weight {expected}"), refused.value
+
+
+def test_half_precision_weights_load_as_today_and_the_step_counters_stay_integers(resnet20, saved, tmp_path):
+    half = tmp_path / "half.safetensors"
+    tensors = {k: v.half() if v.is_floating_point() else v for k, v in resnet20.state_dict().items()}
+    safetensors.torch.save_file(tensors, str(half))
+    model = resreg.create_model("resnet20", pretrained=str(half))
+    assert model.conv1.weight.dtype == torch.float32
+    assert torch.equal(model.conv1.weight, resnet20.conv1.weight.half().float())
+    assert model.bn1.num_batches_tracked.dtype == torch.int64
+
+
+def test_cli_eval_and_predict_refuse_nan_and_int64_weights_in_one_line(saved, tmp_path, cli):
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), (120, 30, 200)).save(tmp_path / "photo.png")
+    for case in ("nan", "int64"):
+        change, expected = BAD_VALUES[case]
+        bad = _with_tensor_changed(saved, tmp_path / f"{case}.safetensors", "fc.weight", change)
+        for command in (("predict", str(bad), str(tmp_path / "photo.png")), ("eval", str(bad), "data=synthetic")):
+            result = cli(*command)
+            assert result.status == 2, (command, result)
+            assert result.err.startswith(f"resreg {command[0]}: error: {bad}: fc.weight {expected}"), result.err
+            assert result.err.count("\n") == 1 and "Traceback" not in result.err
+            assert result.out == ""  # no prediction, no metrics: nothing computed from those weights

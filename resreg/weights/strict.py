@@ -3,6 +3,11 @@
 torch's own `load_state_dict(strict=True)` error lists every key over many lines and stops before
 checking shapes; people need one line: how many keys are missing, unexpected or of the wrong shape,
 and the first few of each.
+
+The values are checked too, because torch copies whatever it is given: NaN or inf weights load and
+every prediction is `nan`, and integer or bool tensors are cast into float parameters (int64 noise
+becomes zeros or garbage) without a word. A float tensor of another precision (fp16, bf16) is what
+published weights often are, and is converted as torch converts it.
 """
 
 from __future__ import annotations
@@ -60,10 +65,40 @@ def load_state_dict_strict(
                 f"(Python: strip_prefix={prefix!r})"
             )
         raise WeightsError(f"{where}: weights do not fit the model: {'; '.join(problems)}")
+    _check_values(given, target, where)
     result = model.load_state_dict(dict(given), strict=False)
     # Only skipped keys and step counters may be absent here: anything else is a bug in the checks above.
     assert not result.unexpected_keys, result
     assert all(_under(k, skip) or k.endswith(".num_batches_tracked") for k in result.missing_keys), result
+
+
+def _check_values(given: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], where: str) -> None:
+    """Refuse, naming the first tensor, a dtype that cannot hold the model's values, or non-finite values.
+
+    The model's own dtype decides what fits: a float parameter or buffer takes a float tensor of any
+    precision; an integer buffer (BatchNorm's `num_batches_tracked` step counter) takes an integer one.
+    """
+    import torch
+
+    for key, value in given.items():
+        wanted = target[key]
+        if _kind(value) != _kind(wanted):
+            got, kept = str(value.dtype).removeprefix("torch."), str(wanted.dtype).removeprefix("torch.")
+            raise WeightsError(f"{where}: {key} holds {got} values where the model keeps {kept}; refused as weights")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise WeightsError(
+                f"{where}: {key} holds non-finite values (NaN or infinity); every output of the model "
+                "would be NaN, so these weights are refused"
+            )
+
+
+def _kind(tensor: torch.Tensor) -> str:
+    """float, complex, bool or integer: the dtypes within one kind convert into each other without surprise."""
+    if tensor.is_floating_point():
+        return "float"
+    if tensor.is_complex():
+        return "complex"
+    return "bool" if str(tensor.dtype) == "torch.bool" else "integer"
 
 
 def _shared_prefix_that_fits(keys: list[str], target: Mapping[str, torch.Tensor]) -> str | None:
