@@ -5,9 +5,11 @@
         print(p.image, p.labels[0], p.probabilities[0])
 
 Images are files (JPEG, PNG, ... anything PIL reads; folders are searched for image files), PIL
-images, or already prepared [C, H, W] tensors. Each is prepared with the model's eval transform
-(`resreg.transforms.create_eval_transform`) and the model runs on batches of them. An image that
-cannot be read is a warning naming it (`ImageWarning`) and is left out; the others still run.
+images, or already prepared [C, H, W] tensors. Files and PIL images are read as resreg reads every
+image (`resreg.data.image_file`: 16-bit scaled to 8, EXIF orientation applied, at most 64 megapixels),
+then prepared with the model's eval transform (`resreg.transforms.create_eval_transform`), and the
+model runs on batches of them. An image that cannot be read (not an image, truncated, a decompression
+bomb) is a warning naming it (`ImageWarning`) and is left out; the others still run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resreg.data.folder import IMAGE_EXTENSIONS
+from resreg.data.image_file import BadImageError, open_image, to_8bit
 from resreg.errors import ConfigError
 from resreg.transforms import create_eval_transform
 
@@ -130,22 +133,16 @@ def _expand(images: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _prepared(items: list[tuple[str, Any]], transform: Any) -> Iterator[tuple[str, torch.Tensor]]:
-    from PIL import Image, UnidentifiedImageError
-
     for name, item in items:
         if _is_tensor(item):
             yield name, item
             continue
-        try:
-            if isinstance(item, Path):
-                with Image.open(item) as image:
-                    prepared = transform(image)
-            else:
-                prepared = transform(item)
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:  # PIL's errors for bad files
-            _warn(f"{name}: cannot read this image ({' '.join(str(exc).split()) or type(exc).__name__})")
+        try:  # the model's transform converts grey and RGB to its channel count; image_file does the rest
+            image = open_image(item, mode=None) if isinstance(item, Path) else to_8bit(item, mode=None, name=name)
+        except BadImageError as exc:
+            _warn(str(exc))
             continue
-        yield name, prepared
+        yield name, transform(image)
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

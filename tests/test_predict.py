@@ -30,6 +30,7 @@ from resreg.weights import load_model, save_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hub_server import HubServer
+from image_files import write_16_bit_copy, write_png_bomb
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -58,7 +59,7 @@ def images(tmp_path) -> Path:
 def test_predict_takes_files_folders_and_images_and_names_a_bad_one(grey_model, images):
     with pytest.warns(ImageWarning) as caught:
         results = predict(grey_model, [images, Image.new("RGB", (50, 50)), images / "missing.png"], top_k=3)
-    assert any("broken.png: cannot read this image" in str(w.message) for w in caught)
+    assert any("broken.png: not an image resreg can read" in str(w.message) for w in caught)
     assert [r.image for r in results] == [
         str(images / "colour.jpg"), str(images / "grey.png"), str(images / "more" / "alpha.png"), "<image 1>",
     ]  # fmt: skip
@@ -82,10 +83,28 @@ def test_predict_command_prints_one_line_per_image_and_exit_statuses(grey_model,
     assert main(["predict", str(weights), str(images / "grey.png"), str(images / "broken.png"), "--top-k", "2"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith(f"{images / 'grey.png'}: ") and out.count("\n") == 1 and out.count(",") == 1
-    assert err.count("\n") == 1 and "broken.png: cannot read this image" in err
+    assert err.count("\n") == 1 and "broken.png: not an image resreg can read" in err
     assert main(["predict", str(weights), str(images / "broken.png"), "--json"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and err[-1].startswith("resreg predict: error: none of the 1 image(s) could be classified")
+
+
+def test_a_16_bit_png_predicts_as_the_same_picture_in_8_bits(grey_model, tmp_path):
+    picture = Image.fromarray(np.random.default_rng(1).integers(0, 256, (28, 28), np.uint8), "L")
+    picture.save(tmp_path / "eight.png")
+    write_16_bit_copy(picture, tmp_path / "sixteen.png")  # PIL alone would read it as almost all white
+    eight, sixteen = predict(grey_model, [tmp_path / "eight.png", tmp_path / "sixteen.png"], top_k=10)
+    assert sixteen.indices == eight.indices and sixteen.probabilities == eight.probabilities
+
+
+def test_predict_command_warns_of_a_bomb_and_classifies_the_rest(grey_model, images, tmp_path, capsys):
+    weights = save_model(grey_model, tmp_path / "m.safetensors")
+    bomb = write_png_bomb(tmp_path / "bomb.png", 30000)  # 875 KB, 900 MB decoded
+    assert main(["predict", str(weights), str(bomb), str(images / "grey.png"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [p["image"] for p in json.loads(out)["predictions"]] == [str(images / "grey.png")]
+    assert err.count("\n") == 1 and err.startswith(f"resreg: warning: {bomb}: the image declares more pixels than")
+    assert "decompression bomb" in err
 
 
 # --- the round trip ------------------------------------------------------------------------------------
@@ -105,7 +124,6 @@ def _run(hub: HubServer, home: Path, *argv: str) -> subprocess.CompletedProcess[
 def _evaluator_top1(run_dir: Path, count: int) -> tuple[list[int], torch.Tensor]:
     """The run's model on the tensors `resreg eval RUN_DIR` feeds it for the first `count` test images."""
     from resreg.config import validate_config
-    from resreg.data.augment import AugmentOptions
     from resreg.data.loader import make_loader
     from resreg.engine import rundir
     from resreg.engine.run import build_data, build_recipe
@@ -116,7 +134,7 @@ def _evaluator_top1(run_dir: Path, count: int) -> tuple[list[int], torch.Tensor]
     recipe = build_recipe(config, registry)
     data = build_data(config, registry, recipe.data_args())
     test = data.test.head(count)
-    loader = make_loader(test, batch_size=count, train=False, augment=AugmentOptions.of(recipe.augment),
+    loader = make_loader(test, batch_size=count, train=False, augment=recipe.augment,
                          device=torch.device("cpu"), seed=0, stats=data)  # fmt: skip
     ((x, _),) = list(loader.batches(0))
     with torch.no_grad():
@@ -155,7 +173,7 @@ def test_a_pushed_quickstart_run_predicts_in_a_fresh_process_as_its_evaluator_sc
     assert [p["top"][0]["index"] for p in predicted["predictions"]] == expected
     assert all(p["top"][0]["label"] == FASHION[p["top"][0]["index"]] for p in predicted["predictions"])
     assert len(predicted["failed"]) == 1 and "zz-broken.png" in predicted["failed"][0]
-    assert "zz-broken.png: cannot read this image" in result.stderr
+    assert "zz-broken.png: not an image resreg can read" in result.stderr
     # create_model("hf-hub:...") rebuilt the same model, with its preprocessing and names
     local = load_model(run_dir).eval()
     with torch.no_grad():

@@ -5,10 +5,12 @@ resreg predict hf-hub:me/resnet20-fmnist *.png --top-k 3 # a Hub repo (or a fold
 resreg predict model.safetensors photos/ --json          # one JSON object: predictions and failed images
 
 Images are prepared as the model's evaluation prepared them (its saved input size, channels, crop,
-interpolation and normalisation): JPEG, PNG and the other formats PIL reads, grey or colour, converted
-to the model's channel count; folders are searched for image files and run in batches. An image that
-cannot be read is one warning line naming it; the others still run. Exit status: 0 when at least one
-image was classified, 2 when none could be (each failure named on stderr).
+interpolation and normalisation): JPEG, PNG and the other formats PIL reads, grey or colour, 8- or
+16-bit, turned upright by their EXIF orientation, converted to the model's channel count; folders are
+searched for image files and run in batches. An image that cannot be read (not an image, truncated,
+over 64 megapixels: a possible decompression bomb) is one warning line naming it; the others still
+run. Exit status: 0 when at least one image was classified, 2 when none could be (each failure named
+on stderr).
 """
 
 from __future__ import annotations
