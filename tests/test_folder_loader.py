@@ -4,6 +4,7 @@ JPEG files in the ImageNet layout, real worker processes."""
 from __future__ import annotations
 
 import multiprocessing
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from PIL import Image
 from resreg_plugins.datasets.imagefolder import imagefolder
 
 from resreg.data import AugmentOptions, make_loader
+from resreg.errors import DataError
 
 CPU = torch.device("cpu")
 AUGMENT = AugmentOptions(scale=(16, 24), hflip=True)
@@ -92,3 +94,165 @@ def test_a_later_batches_call_takes_the_workers_over(source) -> None:
     assert same(later, list(loader(source, workers=0).batches(1)))
     with pytest.raises(RuntimeError, match="later batches"):
         next(earlier)
+
+
+# --- JPEGs decoded on the device (data.decode=cuda), run on the CPU ------------------------------------
+
+
+def gradient(width: int, height: int, seed: int) -> np.ndarray:
+    """RGB whose channels rise 3-5 levels per pixel: a crop one pixel off differs by more than 2 levels."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    r, g, b = (seed * 37 + 3 * xx) % 200, (seed * 11 + 4 * yy) % 200, (5 * xx + 3 * yy) % 200
+    return np.stack([r, g, b], axis=-1).astype(np.uint8) + 20
+
+
+def write_mixed(root, per_class: int = 4) -> None:
+    """Baseline, progressive, grey, CMYK and EXIF-rotated JPEGs and a PNG, of varied sizes, in two classes."""
+    savers = [
+        lambda im, p: im.save(p.with_suffix(".jpg"), quality=95),
+        lambda im, p: im.save(p.with_suffix(".jpg"), quality=95, progressive=True),
+        lambda im, p: im.convert("L").save(p.with_suffix(".jpg"), quality=95),
+        lambda im, p: im.convert("CMYK").save(p.with_suffix(".jpg"), quality=95),
+        lambda im, p: im.save(p.with_suffix(".jpg"), quality=95, exif=rotated_exif()),
+        lambda im, p: im.save(p.with_suffix(".png")),
+    ]
+    for c, name in enumerate(("cat", "dog")):
+        (root / "train" / name).mkdir(parents=True)
+        for i in range(per_class):
+            seed = c * per_class + i
+            image = Image.fromarray(gradient(40 + 3 * i, 32 + 2 * c, seed))
+            savers[seed % len(savers)](image, root / "train" / name / str(i))
+
+
+def rotated_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotated 90 degrees; PIL's path turns it upright, so must the device path
+    return exif
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("mixed")
+    write_mixed(root, per_class=6)
+    return imagefolder(root=str(root), val_dir="", image_size=24)
+
+
+def decoded(source, decode: str, workers: int = 0, train: bool = True, augment=AUGMENT, stats=None):
+    made = make_loader(
+        source.train, batch_size=4, train=train, augment=augment, device=CPU, seed=5, stats=stats or source,
+        num_workers=workers, decode=decode,
+    )  # fmt: skip
+    return made, [list(made.batches(epoch)) for epoch in range(2)]
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_device_decoding_gives_the_images_of_the_cpu_path(mixed, train: bool) -> None:
+    augment = AugmentOptions(scale=(24, 40), hflip=True, color_jitter=0.3)
+    unit = ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255))  # normalised values are the 0..255 pixel values
+    loader, on_device = decoded(mixed, "cuda", train=train, augment=augment, stats=unit)
+    _, on_cpu = decoded(mixed, "cpu", train=train, augment=augment, stats=unit)
+    assert loader.settings["decode"].value == "cuda" and len(on_device[0]) == len(on_cpu[0]) > 1
+    for epoch_device, epoch_cpu in zip(on_device, on_cpu, strict=True):
+        for (x, y), (u, v) in zip(epoch_device, epoch_cpu, strict=True):
+            assert torch.equal(y, v)  # the same images in the same order
+            # within 2 levels of PIL's pixels: the same crops of the same draws (a pixel off is 3+ levels)
+            assert (x - u).abs().max() <= 2.0, (x - u).abs().amax(dim=(1, 2, 3))
+
+
+def test_device_decoding_does_not_depend_on_the_worker_count(mixed) -> None:
+    _, in_process = decoded(mixed, "cuda", workers=0)
+    loader, in_workers = decoded(mixed, "cuda", workers=2)
+    assert loader.settings["data workers"].value == 2
+    assert all(same(a, b) for a, b in zip(in_process, in_workers, strict=True))
+
+
+def test_the_device_decodes_only_what_it_decodes_as_pil_does(mixed) -> None:
+    from resreg.data.device_jpeg import read_for_device
+
+    kinds = {}
+    for path, _ in mixed.train.samples:
+        image, encoded = read_for_device(path, 24, 24, None)
+        kinds[Image.open(path).format, Image.open(path).mode, encoded] = image.dim()
+    # baseline, progressive and grey JPEGs as bytes (1-D); CMYK, EXIF-rotated JPEGs and PNGs as PIL's crops
+    assert set(kinds) == {("JPEG", "RGB", True), ("JPEG", "L", True), ("JPEG", "CMYK", False), ("JPEG", "RGB", False),
+                          ("PNG", "RGB", False)}  # fmt: skip
+    assert {dim for (*_, encoded), dim in kinds.items()} == {1, 3}
+
+
+def test_decode_auto_is_cpu_off_cuda_and_workers_share_the_cores(mixed) -> None:
+    import os
+
+    loader = make_loader(mixed.train, batch_size=4, train=True, augment=AUGMENT, device=CPU, seed=0, stats=mixed,
+                         processes_on_node=2)  # fmt: skip
+    cores = len(os.sched_getaffinity(0))
+    assert loader.settings["decode"] == ("cpu", "auto: training on cpu")
+    assert loader.settings["data workers"] == (max(1, cores // 2), f"auto: {cores} usable core(s) / 2 processes")
+
+
+# --- unreadable and 16-bit images (issue 22) -----------------------------------------------------------
+
+
+def bomb_png(path) -> None:
+    """A valid PNG header that declares 30000 x 30000 pixels (900 MB decoded), with almost no data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)  # 8-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 30001))
+                     + chunk(b"IEND", b""))  # fmt: skip
+
+
+def write_with_bad(root, good: int = 8) -> list[str]:
+    """`good` JPEGs, a truncated JPEG and a bomb PNG in root/train/<class>/; returns the bad files."""
+    for i in range(good):
+        folder = root / "train" / ("cat", "dog")[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(gradient(30, 28, i)).save(folder / f"{i}.jpg", quality=90)
+    whole = (root / "train" / "cat" / "0.jpg").read_bytes()
+    truncated, bomb = root / "train" / "cat" / "truncated.jpg", root / "train" / "dog" / "bomb.png"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    bomb_png(bomb)
+    return [str(truncated), str(bomb)]
+
+
+@pytest.mark.parametrize("decode", ["cpu", "cuda"])
+def test_a_bad_image_is_skipped_with_a_warning_naming_it(tmp_path, decode: str) -> None:
+    bad = write_with_bad(tmp_path)
+    source = imagefolder(root=str(tmp_path), val_dir="", image_size=16, max_bad_fraction=0.2)
+    loader = make_loader(source.train, batch_size=5, train=True, augment=AUGMENT, device=CPU, seed=0, stats=source,
+                         num_workers=0, decode=decode)  # fmt: skip
+    with pytest.warns(UserWarning) as caught:
+        first = list(loader.batches(0))
+    warned = [str(w.message) for w in caught if "unreadable image" in str(w.message)]
+    assert len(warned) == 2 and all(any(path in line for line in warned) for path in bad)
+    assert all("\n" not in line for line in warned) and "decompression bomb" in " ".join(warned)
+    assert sum(len(y) for _, y in first) == 8  # the 2 bad of the 10 are left out of their batches
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the next epoch skips the same files without warning again
+        assert sum(len(y) for _, y in loader.batches(1)) == 8
+
+
+def test_more_bad_images_than_the_set_fraction_stop_the_run(tmp_path) -> None:
+    write_with_bad(tmp_path)
+    source = imagefolder(root=str(tmp_path), val_dir="", image_size=16, max_bad_fraction=0.1)  # 1 of 10 allowed
+    loader = make_loader(source.train, batch_size=10, train=False, augment=AUGMENT, device=CPU, seed=0,
+                         stats=source, num_workers=0)  # fmt: skip
+    stop = r"^2 of the 10 images are unreadable, more than data.max_bad_fraction=0.1 of them; the last: .*train/"
+    with pytest.warns(UserWarning), pytest.raises(DataError, match=stop):
+        list(loader.batches(0))
+
+
+def test_a_16_bit_image_is_read_scaled_not_saturated(tmp_path) -> None:
+    folder = tmp_path / "train" / "scan"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((20, 20), 16384, dtype=np.uint16)).save(folder / "deep.png")  # a quarter of full scale
+    source = imagefolder(root=str(tmp_path), val_dir="", image_size=16)
+    unit = ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255))
+    for decode in ("cpu", "cuda"):
+        loader = make_loader(source.train, batch_size=1, train=False, augment=AUGMENT, device=CPU, seed=0, stats=unit,
+                             num_workers=0, decode=decode)  # fmt: skip
+        ((x, _),) = loader.batches(0)
+        assert torch.equal(x, torch.full((1, 3, 16, 16), 64.0))  # 16384 / 65535 * 255, not 255 (white)
