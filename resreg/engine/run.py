@@ -74,6 +74,7 @@ def make_eval_loaders(data: Any, augment: Any, options: EvalOptions, info: Dist)
         loaders[split] = make_loader(
             source, batch_size=options.batch_size, train=False, augment=augment, device=info.device,
             seed=0, rank=info.rank, world_size=info.world_size, stats=data,
+            processes_on_node=distributed.processes_sharing_cores(info.local_world_size),
         )  # fmt: skip
     return loaders
 
@@ -110,8 +111,9 @@ def train(
 
         train_loader = make_loader(
             data.train, batch_size=recipe.batch_size, train=True, augment=augment, device=info.device,
-            seed=options.seed, rank=info.rank, world_size=info.world_size, stats=data,
+            seed=options.seed, rank=info.rank, world_size=info.world_size, stats=data, processes_on_node=sharing,
         )  # fmt: skip
+        choices |= train_loader.settings  # image folders: where JPEGs decode and how many processes read them
         eval_loaders = make_eval_loaders(data, augment, eval_options, info)
         recipe.check_eval_splits(list(eval_loaders), data.name)
         steps_per_epoch = len(train_loader)
