@@ -4,6 +4,8 @@ JPEG files in the ImageNet layout, real worker processes."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import re
 import warnings
 
 import numpy as np
@@ -256,3 +258,34 @@ def test_a_16_bit_image_is_read_scaled_not_saturated(tmp_path) -> None:
                              num_workers=0, decode=decode)  # fmt: skip
         ((x, _),) = loader.batches(0)
         assert torch.equal(x, torch.full((1, 3, 16, 16), 64.0))  # 16384 / 65535 * 255, not 255 (white)
+
+
+TRAIN_CONFIG = """
+model: {preset: resnet20, depths: [1, 1, 1]}
+data: {type: imagefolder, root: data, val_dir: "", image_size: 16, max_bad_fraction: 0.2}
+train: {preset: fast, length: 2, batch_size: 5}
+engine: {progress: lines, checkpoint_every: 0}
+eval: {splits: []}
+"""
+
+
+@pytest.mark.slow
+def test_resreg_train_skips_a_bad_image_and_stops_when_too_many_are_bad(tmp_path, cli, monkeypatch) -> None:
+    bad = write_with_bad(tmp_path / "data")
+    (tmp_path / "run.yaml").write_text(TRAIN_CONFIG)
+    monkeypatch.chdir(tmp_path)
+    result = cli("train", "run.yaml", "--run-dir", "skipped")
+    assert result.status == 0, result.err
+    warned = [line for line in result.err.splitlines() if "unreadable image" in line]
+    named = [os.path.relpath(path, tmp_path) for path in bad]  # data.root is relative: data/train/...
+    assert len(warned) == 2 and all(any(path in line for line in warned) for path in named), result.err
+    assert "Traceback" not in result.err and (tmp_path / "skipped" / "model.safetensors").is_file()
+    banner = result.out + result.err
+    assert re.search(r"decode +cpu \(auto: training on cpu\)", banner), banner
+    assert re.search(r"data workers +\d+ \(auto: \d+ usable core\(s\)\)", banner), banner
+
+    stopped = cli("train", "run.yaml", "data.max_bad_fraction=0.1", "--run-dir", "stopped")
+    lines = stopped.err.strip().splitlines()
+    assert stopped.status == 2 and "Traceback" not in stopped.err
+    assert re.search(r"2 of the 10 images are unreadable, more than data.max_bad_fraction=0.1 of them; the last: "
+                     r".*data/train/", lines[-1]), stopped.err  # fmt: skip
