@@ -13,6 +13,10 @@ epoch includes starting the workers, the later ones are the steady state. Repeti
     python benchmarks/folder_loader_throughput.py                        # 2,000 JPEGs of 160x120, 3 reps
     python benchmarks/folder_loader_throughput.py --root ~/imagenet-subset --crop 224 --scale 256 480
     python benchmarks/folder_loader_throughput.py --smoke                # seconds: 64 tiny JPEGs
+    python benchmarks/folder_loader_throughput.py --device cuda --decode cuda   # JPEGs decoded on the GPU
+
+With `--device cuda` resreg's batches end on the GPU (torchvision's stay on the CPU, as its loader gives
+them): `--decode cpu` is PIL in the workers, `--decode cuda` the workers' bytes decoded in batches by nvJPEG.
 
 Prints the machine (CPU model, AMX / AVX512-BF16 / kernel level), then one row per loader and the ratio.
 """
@@ -52,13 +56,15 @@ def write_jpegs(root: Path, n: int, width: int, height: int) -> None:
         Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=85)
 
 
-def epoch_rates(epochs: Iterable[Iterable], images_per_epoch: int) -> list[float]:
+def epoch_rates(epochs: Iterable[Iterable], images_per_epoch: int, device: str = "cpu") -> list[float]:
     """images/s of each epoch, consuming every batch."""
     rates = []
     for batches in epochs:
         start = time.perf_counter()
         for images, _ in batches:
             images.sum()  # touch the batch, as a model would
+        if device == "cuda":
+            torch.cuda.synchronize()  # the GPU's work of the epoch is done before the clock stops
         rates.append(images_per_epoch / (time.perf_counter() - start))
     return rates
 
@@ -67,10 +73,10 @@ def resreg_rates(args: argparse.Namespace) -> list[float]:
     source = imagefolder(root=str(args.root), val_dir="", image_size=args.crop)
     augment = AugmentOptions(scale=tuple(args.scale), crop_size=args.crop, hflip=True)
     loader = make_loader(
-        source.train, batch_size=args.batch, train=True, augment=augment, device=torch.device("cpu"), seed=0,
-        stats=source, num_workers=args.workers,
+        source.train, batch_size=args.batch, train=True, augment=augment, device=torch.device(args.device), seed=0,
+        stats=source, num_workers=args.workers, decode=args.decode,
     )  # fmt: skip
-    return epoch_rates((loader.batches(epoch) for epoch in range(args.epochs)), loader.num_images)
+    return epoch_rates((loader.batches(epoch) for epoch in range(args.epochs)), loader.num_images, args.device)
 
 
 def torchvision_rates(args: argparse.Namespace) -> list[float]:
@@ -103,6 +109,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="per repetition; the first includes worker start-up")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores; 1 with --smoke)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where resreg's batches end")
+    parser.add_argument("--decode", choices=["cpu", "cuda"], default="cpu", help="resreg's data.decode")
     parser.add_argument("--smoke", action="store_true", help="64 tiny JPEGs, 2 workers, 1 repetition")
     args = parser.parse_args()
     if args.smoke:
@@ -116,7 +124,8 @@ def main() -> None:
             write_jpegs(args.root, args.images, args.width, args.height)
         n = sum(1 for p in (args.root / "train").rglob("*") if p.is_file())
         print(f"{n} images in {args.root}/train; shorter side {args.scale[0]}-{args.scale[1]}, crop {args.crop}, "
-              f"flip, normalise; batch {args.batch}, {args.workers} persistent workers, {args.epochs} epochs x "
+              f"flip, normalise; batch {args.batch}, {args.workers} persistent workers, resreg on {args.device} "
+              f"decoding on {args.decode}, {args.epochs} epochs x "
               f"{args.reps} interleaved repetitions")  # fmt: skip
         runs = interleaved({"resreg": lambda: resreg_rates(args), "torchvision": lambda: torchvision_rates(args)},
                            args.reps)  # fmt: skip
