@@ -110,16 +110,12 @@ def test_another_type_replaces_the_section_in_files_and_overrides(tmp_path):
     )
     cfg = write(tmp_path / "run.yaml", "base: _base.yaml\ntrain: {type: b}")
     assert load_config(cfg)["train"] == {"type": "b"}  # another recipe: the old recipe's keys would not fit
-    assert load_config(cfg, ["data.type=synthetic"])["data"] == {"type": "synthetic"}
-    assert load_config(cfg, ["data.type=synthetic", "data.num_images=64"])["data"] == {
-        "type": "synthetic",
-        "num_images": 64,
-    }
-    assert load_config(cfg, ["data={type: synthetic, image_size: 64}"])["data"] == {
-        "type": "synthetic",
-        "image_size": 64,
-    }
-    assert load_config(cfg, ["data=synthetic", "data.num_images=8"])["data"] == {"type": "synthetic", "num_images": 8}
+    # synthetic data stands in for the data set it replaces: it records which, and keeps its image size
+    stand_in = {"type": "synthetic", "like": "imagefolder", "image_size": 224}
+    assert load_config(cfg, ["data.type=synthetic"])["data"] == stand_in
+    assert load_config(cfg, ["data.type=synthetic", "data.num_images=64"])["data"] == stand_in | {"num_images": 64}
+    assert load_config(cfg, ["data={type: synthetic, image_size: 64}"])["data"] == stand_in | {"image_size": 64}
+    assert load_config(cfg, ["data=synthetic", "data.num_images=8"])["data"] == stand_in | {"num_images": 8}
     # the same type keeps what was there
     assert load_config(cfg, ["data.type=imagefolder"])["data"]["root"] == "/no/imagenet"
 

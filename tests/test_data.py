@@ -20,6 +20,7 @@ from resreg_plugins.datasets.cifar import cifar10, cifar100, read_batch
 from resreg_plugins.datasets.imagefolder import imagefolder
 from resreg_plugins.datasets.mnist import fashion_mnist, mnist
 
+from resreg.config.loader import load_config
 from resreg.data import AugmentOptions, ImageSet, Stats, fetch, make_loader, synthetic
 from resreg.data.augment import apply_color_jitter, apply_crop, apply_flip, apply_lighting
 from resreg.errors import ConfigError, DataError
@@ -317,6 +318,25 @@ def test_every_dataset_is_registered_with_its_schema() -> None:
     assert source.train.images.shape == (16, 3, 4, 4)
     with pytest.raises(ConfigError, match="num_images"):
         registry.validate("dataset", {"type": "synthetic", "num_image": 16})
+
+
+@pytest.mark.parametrize(
+    ("config", "shape"),
+    [("quickstart", (28, 1, 10)), ("cifar10/resnet20", (32, 3, 10)), ("resnet152", (224, 3, 1000))],
+)
+def test_synthetic_data_takes_the_shape_of_the_data_set_it_replaces(config: str, shape: tuple) -> None:
+    """`resreg train resnet152 data.type=synthetic` is ResNet-152 on 224-pixel images of 1000 classes."""
+    registry = get_registry()
+    for overrides in (["data.type=synthetic"], ["data=synthetic"]):
+        data = load_config(config, [*overrides, "data.num_images=4"])["data"]
+        source = registry.build("dataset", data)
+        side, chans, classes = shape
+        assert (source.in_chans, source.image_size, source.num_classes) == (chans, (side, side), classes)
+        assert source.train.images.shape == (4, chans, side, side) and int(source.train.labels.max()) < classes
+    given = load_config(config, ["data.type=synthetic", "data.image_size=16", "data.num_classes=3"])["data"]
+    assert registry.build("dataset", given | {"num_images": 4}).train.images.shape[2:] == (16, 16)  # given wins
+    alone = registry.build("dataset", {"type": "synthetic", "num_images": 4})  # standing in for nothing
+    assert (alone.in_chans, alone.image_size, alone.num_classes) == (3, (32, 32), 10)
 
 
 # --- the loader contract --------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Each factory returns a `resreg.data.DataSource` (the contract in the core) and uses only `resreg.data`'s
 public helpers (where data sets are looked for, the missing-data error, checksummed downloads).
-`synthetic` is the core's own format-free data set (the no-data path every missing-data error names);
-it is registered here like the others.
+`synthetic` is the core's format-free data set (the no-data path every missing-data error names),
+registered here through `stand_in`, which knows the shapes of these formats for it to imitate.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from resreg.registry import Registry
 FACTORIES = {
     "fashion_mnist": "resreg_plugins.datasets.mnist", "mnist": "resreg_plugins.datasets.mnist",
     "cifar10": "resreg_plugins.datasets.cifar", "cifar100": "resreg_plugins.datasets.cifar",
-    "imagefolder": "resreg_plugins.datasets.imagefolder", "synthetic": "resreg.data.synthetic",
+    "imagefolder": "resreg_plugins.datasets.imagefolder", "synthetic": "resreg_plugins.datasets.stand_in",
 }  # fmt: skip
 
 

@@ -145,6 +145,7 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
             problem = getattr(exc, "problem", None) or "invalid YAML"
             raise ConfigError(f"override {override!r}: value is not valid YAML: {problem}") from None
         _refuse_code({parts[-1]: value}, f"override {override!r}")
+        data_before = config.get("data")  # the walk below copies the mappings it enters; this one stays
         node = config
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
@@ -158,6 +159,8 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
         if parts[-1] == "type" and len(parts) > 1 and node.get("type", value) != value:
             node.clear()  # another type is another schema: the section's other keys go (node is a copy)
         node[parts[-1]] = merge_value(node.get(parts[-1]), value)
+        if parts[0] == "data":
+            config["data"] = _stand_in(data_before, config["data"])
     return config
 
 
@@ -184,6 +187,22 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> dict
 #: `model: resnet20` is short for `model: {preset: resnet20}`, `train: fast` for `train: {preset: fast}`;
 #: `data: cifar10` for `data: {type: cifar10}`.
 _SHORTHAND_KEY = {"model": "preset", "data": "type", "train": "preset"}
+
+
+#: the data set that stands in for any other (random images), and what it keeps of the one it replaces
+STAND_IN, STAND_IN_KEEPS = "synthetic", ("image_size", "in_chans", "num_classes")
+
+
+def _stand_in(before: Any, after: Any) -> Any:
+    """The data section `after` an override; when the override made data set `before` `synthetic`, it
+    records which one it stands in for (`like`) and that section's shape keys, so the random images
+    have the shape of the data they replace (`resreg train resnet152 data.type=synthetic`: 224 pixels)."""
+    old, new = ({"type": s} if isinstance(s, str) else s for s in (before, after))  # `data: cifar10` shorthands
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping) or "like" in new:
+        return after
+    if new.get("type") != STAND_IN or old.get("type") in (None, STAND_IN):
+        return after
+    return {"type": STAND_IN, "like": old["type"], **{k: old[k] for k in STAND_IN_KEEPS if k in old}, **new}
 
 
 def _expand_shorthands(config: dict[str, Any]) -> dict[str, Any]:
