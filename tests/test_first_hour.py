@@ -56,7 +56,8 @@ def show(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 def test_data_type_synthetic_replaces_the_imagenet_data_section(capsys):
     config = show(capsys, "resnet152", "data.type=synthetic")
     defaults = {k: p.default for k, p in get_registry().get("dataset", "synthetic").params.items()}
-    assert config["data"] == {"type": "synthetic", **defaults}  # no data.root left over from ImageNet
+    # no data.root left over from ImageNet, but its shape: synthetic data stands in for ImageNet's images
+    assert config["data"] == {"type": "synthetic", **defaults, "like": "imagefolder", "image_size": 224}
     assert config["eval"]["splits"] == ["val"] and config["train"]["preset"] == "imagenet_resnet"
     replaced = show(capsys, "resnet152", "data={_replace_: true, type: synthetic, num_images: 64}")
     assert replaced["data"]["num_images"] == 64 and "root" not in replaced["data"]
