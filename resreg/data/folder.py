@@ -42,8 +42,6 @@ class FolderSplit:
     max_bad_fraction: float = 0.01
 
     def __post_init__(self) -> None:
-        if self.decode not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"data.decode={self.decode!r}: valid: auto, cpu, cuda")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"data.workers={self.workers} must be >= 0 (0: decode in the training process)")
         if not 0 <= self.max_bad_fraction < 1:

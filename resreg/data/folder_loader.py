@@ -31,7 +31,7 @@ class LoaderSetting(NamedTuple):
 def decoding_workers(workers: int | None, processes_on_node: int = 1) -> LoaderSetting:
     """None -> the cores this process may use (its affinity mask) shared among the node's processes."""
     if workers is not None:
-        return LoaderSetting(workers, "set in the config (data.workers)")
+        return LoaderSetting(workers, "set by data.workers")
     try:
         cores = len(os.sched_getaffinity(0))  # taskset, cgroups, SLURM: the cores this process may run on
     except AttributeError:  # macOS and Windows have no affinity masks
@@ -50,7 +50,8 @@ def resolve_decode(decode: Decode, device: torch.device) -> LoaderSetting:
         return LoaderSetting(chosen, f"auto: training on {device.type}")
     if decode not in ("cpu", "cuda"):
         raise ConfigError(f"data.decode={decode!r}: valid: auto, cpu, cuda")
-    return LoaderSetting(decode, "set in the config (data.decode)")
+    elsewhere = f"; torchvision decodes the JPEGs on {device.type}" if decode == "cuda" != device.type else ""
+    return LoaderSetting(decode, f"set by data.decode{elsewhere}")
 
 
 #: what a worker reads: (sample index, shorter side to resize to, crop position or None for the centre)
