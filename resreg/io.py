@@ -1,15 +1,62 @@
-"""Writing files so that a crash, a kill -9 or Ctrl-C never leaves half a file where a good one was."""
+"""Writing files so that a crash, a kill -9, Ctrl-C or a full disk never leaves half a file where a good one was.
+
+A write that the file system refuses (full, over quota, read-only, not permitted) ends in one line
+naming the file and the reason, and the file that was there before is left as it was.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from resreg.errors import ResregError
+
+#: What the file system says when it will not take a write, in the user's words. EFBIG is the file-size
+#: limit (`ulimit -f`, RLIMIT_FSIZE): Python ignores SIGXFSZ, so the write fails instead of killing us.
+REFUSALS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file size limit reached (ulimit -f)",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+}
+
 #: The temporary files atomic_path writes are named `.<target name>.<random>.tmp`.
 TEMPORARY_SUFFIX = ".tmp"
+
+# Rust's io::Error (safetensors) reports the errno only in its text: "File too large (os error 27)".
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def refused_write(exc: BaseException) -> OSError | None:
+    """The file system's refusal behind `exc`, if that is what it is.
+
+    Writers wrap it: torch.save raises a RuntimeError whose context is the OSError of the Python file
+    it wrote to, and safetensors raises its own error with the errno in the text.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in REFUSALS:
+            return seen
+        match = _RUST_OS_ERROR.search(str(seen))
+        if match and int(match.group(1)) in REFUSALS:
+            code = int(match.group(1))
+            return OSError(code, os.strerror(code))
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def refusal_reason(err: OSError) -> str:
+    """`disk full (ENOSPC)`: what a refused write means, and the errno name to search for."""
+    reason = REFUSALS.get(err.errno or 0, err.strerror or str(err))
+    return f"{reason} ({errno.errorcode.get(err.errno or 0, 'errno ?')})"
 
 
 @contextlib.contextmanager
@@ -17,25 +64,34 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block ends without error, it replaces `path`.
 
     The temporary file is flushed to disk before the rename (os.replace is atomic on POSIX and
-    Windows within one file system), and removed if the block raises.
+    Windows within one file system), and removed if the block raises. A write the file system
+    refuses becomes a `ResregError` naming `path`; the previous file at `path` is untouched.
 
         with atomic_path(run_dir / "last.pt") as tmp:
             torch.save(state, tmp)
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
         os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
+    except Exception as exc:
+        refusal = refused_write(exc)
+        if refusal is None:
+            raise
+        kept = f"the previous {target.name} is unchanged" if target.is_file() else "nothing was written"
+        raise ResregError(f"cannot write {target}: {refusal_reason(refusal)}; {kept}") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _current_umask() -> int:
@@ -57,3 +113,20 @@ def remove_leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     for path in leftovers:
         path.unlink(missing_ok=True)
     return leftovers
+
+
+def check_writable_dir(path: Path, what: str) -> None:
+    """Create the directory `path` if missing and prove a file can be written in it.
+
+    For work that would otherwise find out only when it first saves (a run, after loading its data):
+    `what` names the option the path came from (`--run-dir`).
+    """
+    if path.exists() and not path.is_dir():
+        raise ResregError(f"{what} {path}: is a file, not a directory; give a directory (created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = refusal_reason(exc) if exc.errno in REFUSALS else f"{exc.strerror or exc}"
+        raise ResregError(f"{what} {path}: cannot write there: {reason}; give a directory you can write to") from exc

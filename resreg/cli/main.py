@@ -2,8 +2,8 @@
 
 Each subcommand is a module of this package with a docstring (its help line), `add_arguments`
 and `run(args) -> int`. Modules import torch and friends inside `run`, so `resreg --help` stays fast.
-A `ResregError` becomes one line on stderr and exit status 2; `--debug` (or RESREG_DEBUG=1) shows
-the traceback instead.
+A `ResregError`, or a write the file system refused (disk full, read-only), becomes one line on
+stderr and exit status 2; `--debug` (or RESREG_DEBUG=1) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from resreg import __version__
 from resreg.errors import ResregError
+from resreg.io import refusal_reason, refused_write
 
 # name -> module; the order is the order of `resreg --help`.
 COMMANDS = {
@@ -89,6 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"resreg {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        # A write the file system refused outside resreg.io's atomic writes (an append to a log, a
+        # library's own file): still the user's to fix (free space, a writable directory), so one line.
+        refusal = refused_write(exc)
+        if refusal is None or debug:
+            raise
+        where = f"{refusal.filename}: " if refusal.filename else ""
+        print(f"resreg {args.command}: error: {where}{refusal_reason(refusal)}", file=sys.stderr)
+        return ResregError.exit_code
     except KeyboardInterrupt:
         print("resreg: interrupted", file=sys.stderr)
         return 130

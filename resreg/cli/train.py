@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from resreg.errors import ConfigError
+from resreg.io import check_writable_dir
 from resreg.layout import LAST_CHECKPOINT, RUN_CONFIG_FILE, checkpoint_file
 
 
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.overrides)
     plugins = get_plugins()
     config = validate_config(config, source, plugins.registry)
+    if run_dir is not None:  # a directory it cannot write to is found now, not after the data has loaded
+        check_writable_dir(run_dir, "--resume" if args.resume is not None else "--run-dir")
     if args.nproc > 1:
         return _launch(args, config, source, run_dir)
     from resreg.engine.launch import STATUS

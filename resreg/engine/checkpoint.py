@@ -9,6 +9,7 @@ number generators (dropout, stochastic depth) and the partial metrics window.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +37,42 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save(path: Path, state: dict[str, Any]) -> Path:
     """Write a checkpoint atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    # Through a Python file: a full disk then surfaces as an OSError naming ENOSPC, where torch's own
+    # C++ writer says only "iostream error" (resreg.io turns it into one line naming the file).
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
     return path
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path) -> Checkpoint:
     """Read a checkpoint (tensors and plain data only), on the CPU."""
     if not path.is_file():
         raise ResregError(f"no checkpoint at {path}: a run directory has {CHECKPOINTS_DIR}/{LAST} once one was saved")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        contents = torch.load(path, map_location="cpu", weights_only=True)
+    # torch's messages for what it cannot read weights-only advise retrying with weights_only=False,
+    # which would run code of the file's choosing: resreg says what is wrong in its own words instead.
+    except pickle.UnpicklingError:
+        reason = "it holds objects other than tensors and plain data, and resreg never unpickles those"
     except Exception as exc:  # truncated or foreign file: say which one
-        raise ResregError(f"{path}: not a readable resreg checkpoint ({type(exc).__name__}: {exc})") from None
+        cause = str(exc).strip().split("\n", 1)[0].split(". ", 1)[0]  # its first sentence: advice follows
+        reason = "not in PyTorch's zip format" if "weights_only" in str(exc) else f"{type(exc).__name__}: {cause}"
+    else:
+        return Checkpoint(path, contents)
+    raise ResregError(f"{path}: not a readable resreg checkpoint ({reason})") from None
+
+
+class Checkpoint(dict[str, Any]):
+    """A checkpoint's contents; a part it lacks is a one-line error naming the file, not a KeyError."""
+
+    def __init__(self, path: Path, contents: Any) -> None:
+        if not isinstance(contents, dict):
+            raise ResregError(f"{path}: not a resreg checkpoint (it holds a {type(contents).__name__}, not a dict)")
+        super().__init__(contents)
+        self.path = path
+
+    def __missing__(self, key: str) -> Any:
+        raise ResregError(
+            f"{self.path}: the checkpoint has no {key!r} (it has {', '.join(map(repr, self)) or 'nothing'}): "
+            "not written by this version of resreg train; start a new run"
+        )

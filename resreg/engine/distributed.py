@@ -52,10 +52,28 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"engine.device={name}: not a device; valid: auto, cpu, cuda, cuda:N, mps") from None
+    if device.type == "cuda":
+        # Caught here, before any data is loaded: CUDA itself would fail later with "Found no NVIDIA driver".
+        if not torch.cuda.is_available():
+            raise ConfigError(f"engine.device={name}: {_why_no_cuda()}; use engine.device=auto or cpu")
+        if device.index is None:
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        if device.index >= torch.cuda.device_count():
+            last = torch.cuda.device_count() - 1
+            raise ConfigError(f"engine.device={name}: no such GPU here; valid: cuda, cuda:0 to cuda:{last}, cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"engine.device={name}: no Apple GPU (MPS) here; use engine.device=auto or cpu")
     return device
+
+
+def _why_no_cuda() -> str:
+    if torch.version.cuda is None:
+        return f"this PyTorch ({torch.__version__}) is built without CUDA"
+    return "no CUDA GPU is visible (no NVIDIA driver, no GPU, or CUDA_VISIBLE_DEVICES hides them)"
 
 
 @dataclass(frozen=True)
