@@ -139,23 +139,29 @@ def mixed(tmp_path_factory: pytest.TempPathFactory):
     return imagefolder(root=str(root), val_dir="", image_size=24)
 
 
-def decoded(source, decode: str, workers: int = 0, train: bool = True, augment=AUGMENT, stats=None):
+def decoded(source, decode: str, workers: int = 0, train: bool = True, augment=AUGMENT, stats=None, device=CPU):
     made = make_loader(
-        source.train, batch_size=4, train=train, augment=augment, device=CPU, seed=5, stats=stats or source,
+        source.train, batch_size=4, train=train, augment=augment, device=device, seed=5, stats=stats or source,
         num_workers=workers, decode=decode,
     )  # fmt: skip
     return made, [list(made.batches(epoch)) for epoch in range(2)]
 
 
+#: the devices the batched decoding runs on here: the CPU (torchvision's libjpeg-turbo) and, where there is one, nvJPEG
+DEVICES = [CPU] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
 @pytest.mark.parametrize("train", [True, False])
-def test_device_decoding_gives_the_images_of_the_cpu_path(mixed, train: bool) -> None:
+def test_device_decoding_gives_the_images_of_the_cpu_path(mixed, train: bool, device: torch.device) -> None:
     augment = AugmentOptions(scale=(24, 40), hflip=True, color_jitter=0.3)
     unit = ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255))  # normalised values are the 0..255 pixel values
-    loader, on_device = decoded(mixed, "cuda", train=train, augment=augment, stats=unit)
+    loader, on_device = decoded(mixed, "cuda", train=train, augment=augment, stats=unit, device=device)
     _, on_cpu = decoded(mixed, "cpu", train=train, augment=augment, stats=unit)
     assert loader.settings["decode"].value == "cuda" and len(on_device[0]) == len(on_cpu[0]) > 1
     for epoch_device, epoch_cpu in zip(on_device, on_cpu, strict=True):
         for (x, y), (u, v) in zip(epoch_device, epoch_cpu, strict=True):
+            x, y = x.cpu(), y.cpu()
             assert torch.equal(y, v)  # the same images in the same order
             # within 2 levels of PIL's pixels: the same crops of the same draws (a pixel off is 3+ levels)
             assert (x - u).abs().max() <= 2.0, (x - u).abs().amax(dim=(1, 2, 3))
