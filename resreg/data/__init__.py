@@ -6,7 +6,9 @@ A data set is a factory registered under the kind `dataset` (`registry.register(
 statistics. A split is either
 - an `ImageSet`: uint8 images [N, C, H, W] and int64 labels in memory (MNIST, CIFAR, synthetic), made
   into a source with `in_memory_source` (val split, limit, statistics), or
-- a `FolderSplit`: (image path, label) pairs decoded, resized and cropped on the fly (ImageNet layout).
+- a `FolderSplit`: (image path, label) pairs decoded, resized and cropped on the fly (ImageNet layout):
+  by PIL in worker processes, or as JPEG batches on the training device (`data.decode`); an unreadable
+  image is skipped with a `BadImageWarning` naming it.
 
 `make_loader` turns a split into batches: reproducible from (seed, epoch, batch index), the same on any
 number of processes, augmented with `AugmentOptions`. A plugin's factory finds its files where every data
@@ -22,6 +24,7 @@ The formats themselves (IDX, CIFAR, image folders) are the `datasets` plugin (re
 """
 
 from resreg.data.augment import AugmentOptions
+from resreg.data.bad_images import BadImageWarning
 from resreg.data.download import (
     SYNTHETIC_HINT,
     cache_dir,
@@ -32,8 +35,9 @@ from resreg.data.download import (
     search_dirs,
 )
 from resreg.data.folder import IMAGE_EXTENSIONS, FolderSplit
+from resreg.data.folder_loader import FolderLoader
 from resreg.data.imageset import ImageSet
-from resreg.data.loader import FolderLoader, InMemoryLoader, Loader, make_loader
+from resreg.data.loader import InMemoryLoader, Loader, make_loader
 from resreg.data.source import DataSource, Split, Stats, channel_stats, in_memory_source
 from resreg.data.synthetic import synthetic
 
@@ -41,6 +45,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "SYNTHETIC_HINT",
     "AugmentOptions",
+    "BadImageWarning",
     "DataSource",
     "FolderLoader",
     "FolderSplit",
