@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from resreg.errors import ResregError
 
@@ -113,6 +115,24 @@ def remove_leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     for path in leftovers:
         path.unlink(missing_ok=True)
     return leftovers
+
+
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """The rows of a file that rows are appended to (a run's metrics.jsonl); none when it is absent.
+
+    A line a crash cut short cannot be parsed and is skipped: what was written before it is kept.
+    """
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 def check_writable_dir(path: Path, what: str) -> None:

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resreg.errors import ConfigError, DataError
-from resreg.hub.card import read_metrics
-from resreg.io import atomic_path
+from resreg.io import atomic_path, read_json_lines
 from resreg.layout import METRICS_FILE
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ def read_curves(run_dir: Path) -> Curves:
         raise DataError(f"{run_dir}: no such run directory (give the directory `resreg train` wrote)")
     if not path.is_file():
         raise DataError(f"{run_dir}: no {METRICS_FILE} (not a run directory of resreg train, or no step logged yet)")
-    rows = read_metrics(path)
+    rows = read_json_lines(path)
     curves = Curves(run_dir.resolve().name)
     curves.train = _series(rows, "train_error")
     for key in HELD_OUT:

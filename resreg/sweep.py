@@ -44,15 +44,13 @@ from typing import Any
 
 import yaml
 
-from resreg.config import load_config, validate_config
+from resreg.config import RunConfig, load_config, validate_config
 from resreg.config.loader import apply_overrides
 from resreg.engine import rundir
 from resreg.engine.launch import INTERRUPTED, RESUMABLE
 from resreg.errors import ConfigError
-from resreg.hub.card import read_metrics
-from resreg.io import write_text_atomic
+from resreg.io import read_json_lines, write_text_atomic
 from resreg.layout import CURVES_FILE, LAST_CHECKPOINT, METRICS_FILE, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
-from resreg.models import create_model
 from resreg.plot import plot_runs
 from resreg.plugins import get_registry
 
@@ -126,7 +124,7 @@ class PlannedRun:
     overrides: tuple[str, ...]  # plain, grid point, then engine.seed
     seed: int
     dir: Path
-    config: dict[str, Any] = field(compare=False, repr=False)  # validated: what DIR/config.yaml holds
+    config: RunConfig = field(compare=False, repr=False)  # validated: what DIR/config.yaml holds
 
     @property
     def log(self) -> Path:
@@ -140,7 +138,9 @@ class PlannedRun:
         train = [sys.executable, "-m", "resreg", "train"]
         if state == "resume":
             return [*train, "--resume", str(self.dir)]
-        return [*train, self.source, *self.overrides, "--run-dir", str(self.dir)]
+        # A new run's directory is empty, or holds this config's run stopped before its first
+        # checkpoint (state_of checked both), which starts again: --overwrite, or train refuses it.
+        return [*train, self.source, *self.overrides, "--run-dir", str(self.dir), "--overwrite"]
 
 
 def _safe(text: str) -> str:
@@ -198,7 +198,7 @@ def state_of(run: PlannedRun) -> str:
 
     saved = run.dir / RUN_CONFIG_FILE
     if saved.is_file():
-        difference = _difference(yaml.safe_load(saved.read_text(encoding="utf-8")), _plain_data(run.config))
+        difference = _difference(yaml.safe_load(saved.read_text(encoding="utf-8")), _plain_data(run.config.to_dict()))
         if difference:
             raise ConfigError(f"{run.dir} holds a run of another config ({difference}); "
                               "give the sweep another --out or --runs, or remove that directory")  # fmt: skip
@@ -345,17 +345,17 @@ class Costs:
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
 
-    def __call__(self, config: dict[str, Any]) -> Cost:
-        from resreg.engine.run import build_data, build_recipe  # torch: only when costs are counted
+    def __call__(self, config: RunConfig) -> Cost:
+        from resreg.engine.assemble import build_data, build_model  # torch: only when costs are counted
         from resreg.summary import summarize
 
         registry = get_registry()
-        recipe = build_recipe(config, registry)
-        key = json.dumps([config.get("data"), recipe.data_args()], sort_keys=True, default=str)
+        recipe = config.require_recipe(registry)
+        key = json.dumps(config.data, sort_keys=True, default=str)
         if key not in self._data:
-            self._data[key] = build_data(config, registry, recipe.data_args())
+            self._data[key] = build_data(config, registry)
         data = self._data[key]
-        model = create_model(config["model"], num_classes=data.num_classes, in_chans=data.in_chans)
+        model = build_model(config, data, registry)
         summary = summarize(model, (data.in_chans, *data.image_size))
         steps_per_epoch = max(1, len(data.train) // recipe.batch_size)  # the train loader drops a partial batch
         return Cost(summary.params, summary.macs, recipe.total_steps(steps_per_epoch) * recipe.batch_size)
@@ -364,7 +364,7 @@ class Costs:
 def final_errors(run_dir: Path) -> dict[str, float]:
     """The last train_error (its last log window) and the last test_error (else val_error) of a run."""
     out: dict[str, float] = {}
-    for row in read_metrics(run_dir / METRICS_FILE):
+    for row in read_json_lines(run_dir / METRICS_FILE):
         for key in ("train_error", "test_error", "val_error"):
             if isinstance(row.get(key), (int, float)):
                 out[key] = float(row[key])

@@ -14,14 +14,15 @@ import torch
 from PIL import Image
 
 import resreg
-from resreg.artifact import HEADER_KEY, MEAN_IMAGE_KEY, Preprocessing, architecture_of
+from resreg.artifact import HEADER_KEY, MEAN_IMAGE_KEY, Preprocessing
 from resreg.config import validate_config
-from resreg.data.augment import AugmentOptions
-from resreg.engine.run import build_data, build_recipe, train
+from resreg.engine.assemble import build_data
+from resreg.engine.run import train
 from resreg.errors import WeightsError
+from resreg.models import architecture_of, load_model
 from resreg.plugins import get_registry
 from resreg.transforms import create_eval_transform
-from resreg.weights import load_model, read_safetensors, save_model
+from resreg.weights import read_safetensors, save_model
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 TINY = {
@@ -41,8 +42,8 @@ def run(request, tmp_path_factory) -> dict:
     config = validate_config({**TINY, "train": recipe}, "tiny", registry)
     run_dir = tmp_path_factory.mktemp(f"run-{request.param}")
     assert train(config, source="tiny", run_dir=run_dir) == "finished"
-    augment = AugmentOptions.of(build_recipe(config, registry).augment)
-    return {"dir": run_dir, "data": build_data(config, registry, {}), "augment": augment, "mode": request.param}
+    augment = config.recipe.augment
+    return {"dir": run_dir, "data": build_data(config, registry), "augment": augment, "mode": request.param}
 
 
 def test_a_run_saves_its_preprocessing_and_class_names(run):

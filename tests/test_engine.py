@@ -11,7 +11,7 @@ import torch
 
 import resreg
 from resreg.cli.main import main
-from resreg.config import load_config, validate_config
+from resreg.config import RunConfig, load_config, validate_config
 from resreg.config.options import EvalOptions
 from resreg.engine.evaluate import views
 from resreg.engine.run import train
@@ -21,12 +21,19 @@ TINY = {
     "name": "tiny",
     "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
     "data": {"type": "synthetic", "num_images": 256, "image_size": 16, "in_chans": 3, "num_classes": 4},
-    "train": {"preset": "fast", "unit": "step", "length": 12, "batch_size": 32, "eval_every": 6},
+    "train": {
+        "preset": "fast",
+        "unit": "step",
+        "length": 12,
+        "batch_size": 32,
+        "eval_every": 6,
+        "schedule": {"warmup": 0},
+    },
     "engine": {"log_every": 3, "checkpoint_every": 6, "progress": "none"},
 }
 
 
-def tiny_config(**sections: dict) -> dict:
+def tiny_config(**sections: dict) -> RunConfig:
     config = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
     for key, value in sections.items():
         config[key] = {**config.get(key, {}), **value}
@@ -41,7 +48,7 @@ def test_every_shipped_config_validates():
     assert {"quickstart", "cifar10/resnet110", "resnet152", "cifar10/densenet40_k12"} <= set(names)
     for name in names:
         config = validate_config(load_config(name), name, get_registry())
-        assert {"model", "data", "train"} <= set(config), name
+        assert None not in (config.model, config.data, config.recipe), name
 
 
 # --- evaluation views ----------------------------------------------------------------------------
@@ -76,7 +83,7 @@ def test_multi_scale_views_resize_the_shorter_side():
 
 # --- whole runs in-process -----------------------------------------------------------------------
 def test_a_run_writes_its_directory(tmp_path):
-    from resreg.weights import load_model
+    from resreg.models import load_model
 
     run_dir = tmp_path / "run"
     assert train(tiny_config(), source="tiny", run_dir=run_dir) == "finished"

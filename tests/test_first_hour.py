@@ -79,7 +79,7 @@ def test_in_memory_scale_crop_is_resize_then_crop():
 def test_the_imagenet_recipe_runs_on_in_memory_images():
     source = synthetic(num_images=16, image_size=32)
     # the recipe of ImageNet: scale [256, 480], crop 224, lighting
-    augment = AugmentOptions.of(build_recipe("imagenet_resnet", get_registry()).augment)
+    augment = build_recipe("imagenet_resnet", get_registry()).augment
     train = make_loader(source.train, batch_size=8, train=True, augment=augment, device=CPU, seed=0, stats=source)
     images, labels = next(train.batches(0))
     assert images.shape == (8, 3, 224, 224) and labels.shape == (8,)
@@ -186,7 +186,7 @@ def test_show_writes_out_every_default(capsys, tmp_path):
     path = tmp_path / "config.yaml"
     assert main(["show", "cifar10/resnet20"]) == 0
     path.write_text(capsys.readouterr().out)
-    assert validate_config(load_config(path), str(path), registry) == config
+    assert validate_config(load_config(path), str(path), registry).to_dict() == config
 
 
 def test_the_recipes_val_split_is_written_into_the_data_section(capsys):
@@ -208,7 +208,7 @@ def test_the_no_data_path_trains_and_saves_the_complete_config(tmp_path):
     # the recipe's defaults
     assert saved["train"]["schedule"]["plateau_patience"] == 5 and saved["train"]["augment"]["lighting"] == 0.1
     assert saved["engine"]["checkpoint_every"] == 5000 and "ten_crop" in saved["eval"]
-    from resreg.weights import load_model
+    from resreg.models import load_model
 
     cfg = load_model(run / "model.safetensors").pretrained_cfg  # evaluated as image folders are: resize, centre crop
     assert list(cfg["input_size"]) == [3, 32, 32] and cfg["crop_pct"] == 0.875

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from resreg.engine.metrics_log import FIELDS, MetricsLog
+from resreg.io import read_json_lines
 
 
 def jsonl_rows(run_dir: Path) -> list[dict]:
@@ -86,6 +87,25 @@ def test_resume_drops_the_rows_after_the_checkpoint_and_a_torn_line(tmp_path: Pa
     ]  # fmt: skip
 
 
+def test_every_reader_of_a_run_keeps_the_rows_before_a_torn_line(tmp_path: Path) -> None:
+    """A run killed mid-write leaves a torn last line: the card, the plot and the sweep read the rows before it."""
+    from resreg.hub.card import final_metrics
+    from resreg.plot import read_curves
+    from resreg.sweep import final_errors
+
+    log = MetricsLog(tmp_path)
+    log.append(window(1))
+    log.append({"step": 2, "epoch": 0.02, "test_loss": 1.5, "test_error": 0.25})
+    with open(tmp_path / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"step": 3, "train_lo')  # the kill came here
+    assert final_metrics(read_json_lines(tmp_path / "metrics.jsonl")) == {
+        "test_error": 0.25, "test_loss": 1.5, "train_error": 0.5, "train_loss": 1.0
+    }  # fmt: skip
+    assert final_errors(tmp_path) == {"train_error": 0.5, "test_error": 0.25}
+    curves = read_curves(tmp_path)
+    assert curves.train and curves.held_out_name == "test_error"
+
+
 def test_resume_without_a_log_starts_one(tmp_path: Path) -> None:
     log = MetricsLog(tmp_path, resume_step=50)
     log.append(window(60))
@@ -104,7 +124,8 @@ def test_a_resumed_training_run_logs_each_row_once(tmp_path: Path) -> None:
     config = {
         "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B"},
         "data": {"type": "synthetic", "num_images": 64, "image_size": 8, "num_classes": 3},
-        "train": {"preset": "fast", "unit": "step", "length": 40, "batch_size": 16, "eval_every": 20},
+        "train": {"preset": "fast", "unit": "step", "length": 40, "batch_size": 16, "eval_every": 20,
+                  "schedule": {"warmup": 0}},
         "engine": {"deterministic": True, "threads": 1, "log_every": 10, "checkpoint_every": 20, "progress": "none"},
         "eval": {"splits": ["test"], "batch_size": 16},
     }  # fmt: skip
@@ -161,7 +182,8 @@ def test_each_checkpoint_first_syncs_the_rows_logged_so_far(tmp_path: Path, monk
     config = {
         "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B"},
         "data": {"type": "synthetic", "num_images": 64, "image_size": 8, "num_classes": 3},
-        "train": {"preset": "fast", "unit": "step", "length": 20, "batch_size": 16, "eval_every": 20},
+        "train": {"preset": "fast", "unit": "step", "length": 20, "batch_size": 16, "eval_every": 20,
+                  "schedule": {"warmup": 0}},
         "engine": {"threads": 1, "log_every": 5, "checkpoint_every": 10, "progress": "none"},
         "eval": {"splits": ["test"], "batch_size": 16},
     }  # fmt: skip

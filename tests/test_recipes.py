@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from resreg.config import load_config, validate_config
-from resreg.data.augment import AugmentOptions
+from resreg.engine.optim import build_optimizer
 from resreg.errors import ConfigError
 from resreg.plugins import get_registry
 from resreg.recipe import AugmentSection, Recipe, ScheduleSection, build_recipe, recipe_spec
@@ -18,7 +18,7 @@ from resreg.registry import Registry, read_presets
 
 def built(name: str, steps_per_epoch: int = 391) -> tuple[Recipe, torch.optim.Optimizer, object]:
     recipe = build_recipe(name, get_registry())
-    optimizer = recipe.build_optimizer([torch.nn.Parameter(torch.zeros(1))])
+    optimizer = build_optimizer(recipe, torch.nn.Linear(1, 1))
     return recipe, optimizer.param_groups[0], recipe.build_schedule(steps_per_epoch)
 
 
@@ -42,7 +42,7 @@ def test_cifar_resnet_is_he_et_al_section_4_2():
     lrs = [schedule.lr_at(s) for s in (0, 31999, 32000, 47999, 48000, 63999)]
     assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
     assert (recipe.augment.crop_padding, recipe.augment.hflip, recipe.augment.normalize) == (4, True, "pixel")
-    options = AugmentOptions.of(recipe.augment)
+    options = recipe.augment
     assert (options.crop_padding, options.hflip, options.normalize, options.scale) == (4, True, "pixel", None)
 
 
@@ -57,8 +57,8 @@ def test_imagenet_resnet_drops_the_lr_on_plateaus():
     recipe, group, schedule = built("imagenet_resnet", steps_per_epoch=5005)
     assert (recipe.batch_size, recipe.length, group["lr"], group["nesterov"]) == (256, 120, 0.1, False)
     assert schedule.plateau_patience == 5 and schedule.milestones == []
-    augment = AugmentOptions.of(recipe.augment)
-    assert (augment.scale, augment.crop_size, augment.lighting, augment.hflip) == ((256, 480), 224, 0.1, True)
+    augment = recipe.augment
+    assert (augment.scale, augment.crop_size, augment.lighting, augment.hflip) == ([256, 480], 224, 0.1, True)
 
 
 def test_imagenet_densenet_is_the_resnet_recipe_with_its_changes():
@@ -96,7 +96,7 @@ def test_a_preset_on_a_base_merges_its_sections_key_by_key():
 
 def test_a_config_changes_values_in_the_sections_and_keeps_the_rest():
     config = load_config("cifar10/resnet20", ["train.lr=0.05", "train.schedule.warmup_lr=0.01", "train.length=30"])
-    train = validate_config(config, "x", get_registry())["train"]
+    train = validate_config(config, "x", get_registry()).to_dict()["train"]
     assert (train["preset"], train["lr"], train["length"]) == ("cifar_resnet", 0.05, 30)
     assert train["schedule"]["warmup_lr"] == 0.01 and train["schedule"]["milestones"] == [32000, 48000]
     assert set(train) == {"preset"} | {f.name for f in dataclasses.fields(Recipe)}
@@ -152,9 +152,9 @@ def test_list_recipes_verbose_shows_the_paper_and_every_resolved_value(cli):
             name = line.split()[0]
             blocks[name] = [line]
     assert sorted(blocks) == get_registry().names("recipe")
-    fields = [f.name for f in dataclasses.fields(Recipe) if f.name not in ("schedule", "augment")]
+    fields = [f.name for f in dataclasses.fields(Recipe) if f.name not in ("schedule", "augment", "teacher")]
     fields += [f"schedule.{f.name}" for f in dataclasses.fields(ScheduleSection)]
-    fields += [f"augment.{f.name}" for f in dataclasses.fields(AugmentSection)]
+    fields += [f"augment.{f.name}" for f in dataclasses.fields(AugmentSection)] + ["teacher"]
     for name, lines in blocks.items():
         assert [line.split(":")[0] for line in lines[1:] if line.split(":")[0] in fields] == fields, name
     cifar = blocks["cifar_resnet"]

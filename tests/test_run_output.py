@@ -54,7 +54,8 @@ CONFIG = {
     "name": "voice",
     "model": MODEL,
     "data": {"type": "synthetic", "num_images": 256, "image_size": 16, "num_classes": 4},
-    "train": {"preset": "fast", "unit": "step", "length": 24, "batch_size": 32, "eval_every": 24},
+    "train": {"preset": "fast", "unit": "step", "length": 24, "batch_size": 32, "eval_every": 24,
+              "schedule": {"warmup": 0}},
     "engine": {"threads": 1, "log_every": 20, "checkpoint_every": 0, "progress": "lines"},
 }  # fmt: skip
 

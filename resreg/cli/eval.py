@@ -31,41 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from resreg.config import validate_config
-    from resreg.config.options import EngineOptions, EvalOptions
-    from resreg.data.augment import AugmentOptions
-    from resreg.engine.distributed import Dist, pick_device
-    from resreg.engine.evaluate import evaluate
-    from resreg.engine.precision import Precision
-    from resreg.engine.run import build_data, build_recipe, make_eval_loaders
+    from resreg.engine.evaluate import evaluate_config
     from resreg.plugins import get_registry
 
     registry = get_registry()
-    config, model = _config_and_model(args)
-    config = validate_config(config, args.source, registry)
-    recipe = build_recipe(config, registry) if config.get("train") is not None else None
-    data = build_data(config, registry, recipe.data_args() if recipe else {})
-    if model is None:
-        from resreg.models import create_model
-
-        model = create_model(config["model"], num_classes=data.num_classes, in_chans=data.in_chans)
-        if args.weights:
-            from resreg.weights import load_pretrained
-
-            load_pretrained(model, args.weights)
-    options = EngineOptions(**config.get("engine") or {})
-    eval_options = EvalOptions(**config.get("eval") or {})
-    info = Dist(0, 1, 0, pick_device(options.device))
-    model.to(info.device)
-    augment = AugmentOptions.of(recipe.augment) if recipe else _augment_of(model)
-    precision = Precision(options.precision, info.device)
-    figures: dict[str, float] = {}
-    for split, loader in make_eval_loaders(data, augment, eval_options, info).items():
-        with torch.inference_mode():
-            result = evaluate(model, loader.batches(0), info, eval_options, autocast=precision.autocast())
-        figures |= {f"{split}_{k}": v for k, v in result.items()}
+    config, model, weights = _config_and_weights(args)
+    figures = evaluate_config(validate_config(config, args.source, registry), registry, model=model, weights=weights)
     if args.json:
         print(json.dumps(figures))
     else:
@@ -74,39 +46,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_and_model(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
-    """The config to evaluate with, and the model when the source carries its weights."""
+def _config_and_weights(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any]:
+    """The config to evaluate with, and the weights: a model that carries them (a run's final model, a
+    weights file), or what fills the config's model (a checkpoint's model state, --weights)."""
+    from resreg.cli.run_paths import check_not_a_run_path
     from resreg.config import load_config
     from resreg.config.loader import apply_overrides, resolve_interpolations
-    from resreg.engine import rundir
-    from resreg.weights import load_model
+    from resreg.engine import checkpoint, rundir
+    from resreg.models import load_model
 
     path = Path(args.source)
     if (path / RUN_CONFIG_FILE).is_file():  # a run directory
         config = rundir.read_run_config(path, args.overrides)
         if args.checkpoint == "final":
-            return config, load_model(path / MODEL_FILE)
-        return config, _from_checkpoint(config, checkpoint_file(path, args.checkpoint))
+            return config, load_model(path / MODEL_FILE), None
+        return config, None, checkpoint.load(checkpoint_file(path, args.checkpoint))["model"]
     if path.suffix == ".safetensors" or path.is_dir() or args.source.startswith("hf-hub:"):
         config = resolve_interpolations(apply_overrides({}, args.overrides), args.source)
-        return config, load_model(args.source)
-    return load_config(args.source, args.overrides), None
-
-
-def _from_checkpoint(config: dict[str, Any], path: Path) -> Any:
-    from resreg.engine import checkpoint
-    from resreg.models import create_model
-
-    state = checkpoint.load(path)["model"]
-    model = create_model(config["model"])  # the run's saved spec already has its classes and channels
-    model.load_state_dict(state)
-    return model
-
-
-def _augment_of(model: Any) -> Any:
-    """No recipe: normalise as the model was trained, if its weights say (resreg.artifact), else per channel."""
-    from resreg.artifact import Preprocessing
-    from resreg.data.augment import AugmentOptions
-
-    record = Preprocessing.of_model(model)
-    return AugmentOptions(normalize="pixel" if record is not None and record.mean_image is not None else "channel")
+        return config, load_model(args.source), None
+    check_not_a_run_path(args.source, "eval")
+    return load_config(args.source, args.overrides), None, args.weights

@@ -12,6 +12,11 @@ model.safetensors). Ctrl-C, SIGTERM or SIGUSR1 (SLURM's warning) stops after the
 with a checkpoint; the exit status is 0 finished, 2 a user error (config, data, out of memory, NaN
 loss), 75 stopped by SIGTERM/SIGUSR1 (requeue and --resume), 130 stopped by Ctrl-C. A process
 that torchrun restarts (--max-restarts) or SLURM requeues continues from its run's last checkpoint.
+
+One process writes a run directory at a time (RUN_DIR/run.lock names it); --run-dir on a directory
+that holds a run is refused unless --overwrite. --resume of a finished run does nothing unless a
+longer train.length is given; overrides of model.*, data.*, train.optimizer and train.augment.* are
+refused with --resume (resreg.engine.rundir.FIXED_ON_RESUME): they call for a new run.
 """
 
 from __future__ import annotations
@@ -19,10 +24,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resreg.errors import ConfigError
 from resreg.io import check_writable_dir
 from resreg.layout import LAST_CHECKPOINT, RUN_CONFIG_FILE, checkpoint_file
+
+if TYPE_CHECKING:
+    from resreg.config import RunConfig
+    from resreg.registry import Registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,56 +40,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE dotlist overrides (train.lr=0.05)")
     parser.add_argument("--run-dir", type=Path, help="where to write the run (default: runs/<name>)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run --run-dir holds (default: refuse)")
     parser.add_argument("--nproc", type=int, default=1, help="processes on this machine (DDP through torchrun)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from resreg.cli.run_paths import check_not_a_run_path
     from resreg.config import load_config, validate_config
     from resreg.engine import rundir
     from resreg.plugins import get_plugins
 
     if args.resume is not None:
+        if args.overwrite:
+            raise ConfigError("--resume continues a run and --overwrite replaces it: give one of them")
         # `resreg train --resume DIR k=v` parses k=v as the config: it is an override.
         overrides = ([args.config] if args.config else []) + args.overrides
         source, run_dir = str(args.resume / RUN_CONFIG_FILE), args.resume
-        config = rundir.read_run_config(args.resume, overrides)
+        config = rundir.read_resume_config(args.resume, overrides)
     elif args.config is None:
         raise ConfigError("give a config (resreg train quickstart) or --resume RUN_DIR")
     else:
         source, run_dir = args.config, args.run_dir
+        check_not_a_run_path(args.config, "train")
         config = load_config(args.config, args.overrides)
     plugins = get_plugins()
     config = validate_config(config, source, plugins.registry)
     if run_dir is not None:  # a directory it cannot write to is found now, not after the data has loaded
         check_writable_dir(run_dir, "--resume" if args.resume is not None else "--run-dir")
     if args.nproc > 1:
-        return _launch(args, config, source, run_dir)
+        return _launch(args, config, source, run_dir, plugins.registry)
     from resreg.engine.launch import STATUS
     from resreg.engine.run import train
 
     resume = args.resume is not None or _restarted(run_dir)
-    outcome = train(config, source=source, run_dir=run_dir, resume=resume, hook=plugins.hook)
+    overwrite = args.overwrite or _started_again()  # a restart before the first checkpoint begins its run anew
+    outcome = train(config, source=source, run_dir=run_dir, resume=resume, overwrite=overwrite, hook=plugins.hook)
     return STATUS[outcome]
 
 
-def _restarted(run_dir: Path | None) -> bool:
-    """A process torchrun restarted after a failure, or a requeued SLURM job, whose run has a checkpoint."""
+def _started_again() -> bool:
+    """A process torchrun restarted after a failure, or a requeued SLURM job."""
     counts = ("TORCHELASTIC_RESTART_COUNT", "SLURM_RESTART_COUNT")
-    again = any(int(os.environ.get(name, "0") or 0) > 0 for name in counts)
-    return again and run_dir is not None and checkpoint_file(run_dir, LAST_CHECKPOINT).is_file()
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in counts)
 
 
-def _launch(args: argparse.Namespace, config: dict, source: str, run_dir: Path | None) -> int:
+def _restarted(run_dir: Path | None) -> bool:
+    """A process started again (torchrun, SLURM) whose run has a checkpoint."""
+    return _started_again() and run_dir is not None and checkpoint_file(run_dir, LAST_CHECKPOINT).is_file()
+
+
+def _launch(args: argparse.Namespace, config: RunConfig, source: str, run_dir: Path | None, registry: Registry) -> int:
     """Check the config and the data here, once, then run this command in N processes under torchrun."""
     from resreg.engine import launch, rundir
-    from resreg.engine.run import check_before_spawning
 
-    check_before_spawning(config, args.nproc)
+    launch.check_before_spawning(config, args.nproc, registry)
     if run_dir is None:
-        run_dir = rundir.new_run_dir(rundir.run_name(config, source))
+        run_dir = rundir.new_run_dir(rundir.run_name(config.to_dict(), source))
     command = ["train"]
     if args.resume is not None:
         command += ["--resume", str(run_dir), *([args.config] if args.config else []), *args.overrides]
     else:
-        command += [args.config, *args.overrides, "--run-dir", str(run_dir)]
+        rundir.check_new_run_dir(run_dir, overwrite=args.overwrite)  # once here, not in N processes
+        command += [args.config, *args.overrides, "--run-dir", str(run_dir), *(["--overwrite"] * args.overwrite)]
     return launch.launch(args.nproc, command)

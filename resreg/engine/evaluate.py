@@ -9,16 +9,24 @@ made from the batch the eval loader yields (the centre-cropped image), resized o
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2.functional import ten_crop
 
+from resreg.artifact import Preprocessing
 from resreg.config.options import EvalOptions
-from resreg.engine.distributed import Dist, all_sum
+from resreg.config.run_config import RunConfig
+from resreg.data.augment import AugmentOptions
+from resreg.data.loader import make_loader
+from resreg.engine.assemble import build_data, build_model
+from resreg.engine.distributed import Dist, all_sum, pick_device, processes_sharing_cores
+from resreg.engine.precision import Precision
 from resreg.errors import ConfigError, DataError, did_you_mean
+from resreg.models import load_pretrained
+from resreg.registry import Registry
 
 #: the splits a data set may have for evaluation, in the order they are evaluated.
 SPLITS = ("val", "test")
@@ -41,6 +49,56 @@ def eval_splits(data: Any, splits: list[str] | None) -> dict[str, Any]:
                 f"set {fix}eval.splits=[{', '.join(have)}]"
             )
     return {split: have[split] for split in dict.fromkeys(splits)}
+
+
+def make_eval_loaders(data: Any, augment: AugmentOptions, options: EvalOptions, info: Dist) -> dict[str, Any]:
+    """Loaders of the splits `eval.splits` names (every split the data set has when it names none),
+    normalised as in training; a named split the data set lacks is an error."""
+    loaders = {}
+    for split, source in eval_splits(data, options.splits).items():
+        loaders[split] = make_loader(
+            source, batch_size=options.batch_size, train=False, augment=augment, device=info.device,
+            seed=0, rank=info.rank, world_size=info.world_size, stats=data,
+            processes_on_node=processes_sharing_cores(info.local_world_size),
+        )  # fmt: skip
+    return loaders
+
+
+def evaluate_config(
+    config: RunConfig,
+    registry: Registry,
+    *,
+    model: torch.nn.Module | None = None,
+    weights: str | Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """`resreg eval`: the figures of each split `config.eval` names, in this process, with its data set
+    built as training builds it. `model` is one that brings its weights (a run's model.safetensors, a
+    weights file); without it the config's model is built as training builds it and `weights` fills it:
+    a checkpoint's model state, or a weights source (a file, hf-hub:...). Images are normalised as the
+    recipe says, or without a recipe as the model's record says (resreg.artifact)."""
+    data = build_data(config, registry)
+    if model is None:
+        model = build_model(config, data, registry)
+        if isinstance(weights, Mapping):
+            model.load_state_dict(weights)
+        elif weights is not None:
+            load_pretrained(model, weights)
+    info = Dist(0, 1, 0, pick_device(config.engine.device))
+    model.to(info.device)
+    augment = config.recipe.augment if config.recipe is not None else _augment_recorded_by(model)
+    precision = Precision(config.engine.precision, info.device)
+    figures: dict[str, float] = {}
+    for split, loader in make_eval_loaders(data, augment, config.eval, info).items():
+        with torch.inference_mode():
+            result = evaluate(model, loader.batches(0), info, config.eval, autocast=precision.autocast())
+        figures |= {f"{split}_{k}": v for k, v in result.items()}
+    return figures
+
+
+def _augment_recorded_by(model: torch.nn.Module) -> AugmentOptions:
+    """No recipe: normalise as the model was trained, if its weights say (resreg.artifact), else per channel."""
+    record = Preprocessing.of_model(model)
+    return AugmentOptions(normalize="pixel" if record is not None and record.mean_image is not None else "channel")
 
 
 def views(images: torch.Tensor, options: EvalOptions) -> list[torch.Tensor]:

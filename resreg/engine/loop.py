@@ -27,6 +27,7 @@ from resreg.engine import checkpoint, snapshots
 from resreg.engine.distributed import Dist, all_max, all_sum
 from resreg.engine.evaluate import evaluate
 from resreg.engine.metrics_log import MetricsLog
+from resreg.engine.objective import Objective
 from resreg.engine.precision import Precision
 from resreg.engine.progress import Progress
 from resreg.errors import ResregError
@@ -58,17 +59,24 @@ class Run:
     loader: Any  # resreg.data.loader.Loader
     eval_loaders: dict[str, Any]
     eval_every: int
-    label_smoothing: float = 0.0
+    objective: Objective = field(default_factory=lambda: Objective(loss=F.cross_entropy))
     ema: Any = None  # timm.utils.ModelEmaV3 or None
     hook: Any = None  # pluggy hook relay (rank 0), or None
     best_error: float = math.inf
     log: MetricsLog | None = None
     progress: Progress | None = None
     last_metrics: dict[str, float] = field(default_factory=dict)
+    plugin_state: dict[str, Any] = field(default_factory=dict)  # see RunInfo.plugin_state
     _window: torch.Tensor | None = None  # loss sum, wrong, images of the current log window (on the device)
     _window_start: float = 0.0
     _stop_signal: int = 0
     phase: str = "train"  # or "eval" while evaluating (an out-of-memory error names the batch size to change)
+
+    @property
+    def evaluated_model(self) -> torch.nn.Module:
+        """What the run evaluates and saves: the EMA of the weights when it keeps one, else the model. The EMA
+        copies the model after its record was attached (spec, input, class names), so it carries the record."""
+        return self.ema.module if self.ema is not None else self.model
 
     # --- the loop -------------------------------------------------------------------------------
     def fit(self) -> str:
@@ -86,8 +94,14 @@ class Run:
                 self.train_step(images, labels)
                 signum = self._stop_requested()
                 if signum:
-                    self._log_window()
-                    self.save(checkpoint.LAST)
+                    self._log_window()  # the checkpoint holds no partial window
+                    # This step's evaluation and snapshot, as an uninterrupted run does them: a resume
+                    # starts after them, and a stop in the last step ends the run as a finished one.
+                    self._after_step()
+                    if self.step >= self.total_steps:
+                        break
+                    if not self._saves_checkpoint(self.step):
+                        self.save(checkpoint.LAST)
                     self.progress.write(
                         f"stopped at step {self.step} ({signal.Signals(signum).name}), checkpoint saved: "
                         f"resume with resreg train --resume {self.dir}"
@@ -115,12 +129,11 @@ class Run:
             group["lr"] = lr
         if self.options.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with self.precision.autocast():
-            logits = self.train_module(images)
-            loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
+        logits, loss = self.objective.backward(
+            self.train_module, images, labels, step=self.step, precision=self.precision
+        )
         scaler = self.precision.scaler
-        scaler.scale(loss).backward()
         if self.options.grad_clip > 0:
             scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.grad_clip)
@@ -161,9 +174,7 @@ class Run:
         """The end of a cosine cycle: keep this model as a snapshot-ensemble member (rank 0)."""
         if not self.info.is_main:
             return
-        model = self.ema.module if self.ema is not None else self.model
-        model.resreg_spec, model.pretrained_cfg = self.model.resreg_spec, self.model.pretrained_cfg
-        snapshots.save_snapshot(self.dir, model, index, self.step)
+        snapshots.save_snapshot(self.dir, self.evaluated_model, index, self.step)
         path = snapshots.write_ensemble_config(self.dir, self.config)
         self.progress.write(f"step {self.step}: snapshot {index} of {self.schedule.cycles} saved; ensemble: {path}")
 
@@ -223,7 +234,7 @@ class Run:
         if not self.eval_loaders:
             return
         # The bare model (or its EMA): DDP would try to synchronise buffers, compile would recompile.
-        model = self.ema.module if self.ema is not None else self.model
+        model = self.evaluated_model
         metrics: dict[str, float] = {"step": self.step, "epoch": self.step / self.steps_per_epoch}
         self.phase = "eval"
         for split, loader in self.eval_loaders.items():

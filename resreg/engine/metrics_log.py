@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from resreg.io import write_text_atomic
+from resreg.io import read_json_lines, write_text_atomic
 from resreg.layout import METRICS_CSV_FILE, METRICS_FILE
 
 FIELDS = (
@@ -40,10 +40,11 @@ class MetricsLog:
         self.jsonl = run_dir / METRICS_FILE
         self.csv = run_dir / METRICS_CSV_FILE
         self._started = False  # False: the first row truncates whatever an earlier run left
+        self.kept: list[dict[str, Any]] = []  # the rows a resumed run keeps, in order
         if resume_step is not None and self.jsonl.is_file():
-            kept = [row for row in _read_rows(self.jsonl) if row.get("step", 0) <= resume_step]
-            write_text_atomic(self.jsonl, "".join(json.dumps(row) + "\n" for row in kept))
-            write_text_atomic(self.csv, _csv_text(kept, header=True))
+            self.kept = [row for row in read_json_lines(self.jsonl) if row.get("step", 0) <= resume_step]
+            write_text_atomic(self.jsonl, "".join(json.dumps(row) + "\n" for row in self.kept))
+            write_text_atomic(self.csv, _csv_text(self.kept, header=True))
             self._started = True
 
     def append(self, row: dict[str, Any]) -> None:
@@ -61,19 +62,6 @@ class MetricsLog:
             if path.is_file():
                 with open(path, "rb+") as f:
                     os.fsync(f.fileno())
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a JSON-lines file, without a line that a crash tore (it cannot be parsed)."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def _csv_text(rows: list[dict[str, Any]], *, header: bool) -> str:

@@ -1,35 +1,18 @@
 """The model card (`README.md`) of a pushed model: YAML front matter the Hub indexes, then a readable page.
 
 The front matter says `library_name: resreg` plus tags (the builder, blocks, ... of the spec), the
-data set and the metric; the page has the results table from the run's `metrics.jsonl` (final and
-best value of each evaluation metric), the training curves when the run drew them, and how to load it.
+data set and the metric; the page has the results table from the rows of the run's `metrics.jsonl` (final
+and best value of each evaluation metric), the training curves when the run drew them, and how to load it.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-from resreg.errors import DataError
 from resreg.layout import CURVES_FILE
 
 #: metrics.jsonl columns shown in the results table; errors and losses are better when lower
 EVAL_METRICS = ("test_error", "val_error", "test_loss", "val_loss", "train_error", "train_loss")
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of a run's `metrics.jsonl` (none when the file is absent)."""
-    if not path.is_file():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not a JSON line ({exc})") from None
-    return rows
 
 
 def final_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
