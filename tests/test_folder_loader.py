@@ -243,6 +243,24 @@ def test_a_bad_image_is_skipped_with_a_warning_naming_it(tmp_path, decode: str) 
         assert sum(len(y) for _, y in loader.batches(1)) == 8
 
 
+def test_a_jpeg_the_device_refuses_is_reported_as_the_cpu_path_reports_it(tmp_path) -> None:
+    write_with_bad(tmp_path)
+    whole = bytearray((tmp_path / "train" / "dog" / "1.jpg").read_bytes())
+    whole[whole.index(b"\xff\xc0") + 12] = 9  # the first component names quantisation table 9: there are 0-3
+    (tmp_path / "train" / "dog" / "1.jpg").write_bytes(bytes(whole))  # a whole baseline JPEG by its markers
+    source = imagefolder(root=str(tmp_path), val_dir="", image_size=16, max_bad_fraction=0.5)
+    warned = {}
+    for decode in ("cpu", "cuda"):
+        loader = make_loader(source.train, batch_size=10, train=False, augment=AUGMENT, device=CPU, seed=0,
+                             stats=source, num_workers=0, decode=decode)  # fmt: skip
+        with pytest.warns(UserWarning) as caught:
+            ((_, labels),) = loader.batches(0)
+        # the same lines, but found in another order: the device path reports its refusals after the batch
+        warned[decode] = sorted(str(w.message).split("so far): ")[1] for w in caught if "unreadable" in str(w.message))
+        assert len(labels) == 7
+    assert warned["cuda"] == warned["cpu"] and "1.jpg: cannot decode this image" in " ".join(warned["cpu"])
+
+
 def test_more_bad_images_than_the_set_fraction_stop_the_run(tmp_path) -> None:
     write_with_bad(tmp_path)
     source = imagefolder(root=str(tmp_path), val_dir="", image_size=16, max_bad_fraction=0.1)  # 1 of 10 allowed

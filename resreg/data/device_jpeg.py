@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from resreg.data.folder import crop_origin, load_crop, resized_size
-from resreg.data.image_file import MAX_IMAGE_PIXELS
+from resreg.data.image_file import MAX_IMAGE_PIXELS, BadImageError
 
 _START, _END = b"\xff\xd8", b"\xff\xd9"
 #: start-of-frame markers that nvJPEG and libjpeg-turbo both decode: baseline, extended, progressive (Huffman)
@@ -58,18 +58,28 @@ def decode_crops(
     """Decode JPEG files (bytes) together on `device`, and resize and crop each as its task says.
 
     tasks: (file name, shorter side, crop position or None for the centre) per file. Returns per file
-    its uint8 [3, crop, crop] image, or one line naming the file where the decoder refused it.
+    its uint8 [3, crop, crop] image on `device`, or the one line of `BadImageError` naming the file.
     """
     try:
         decoded: list[torch.Tensor | None] = list(_decode_jpeg(list(encoded), device))
     except RuntimeError:  # one bad file fails the batch call: find it by decoding one by one
         decoded = [_decode_one(data, device) for data in encoded]
     return [
-        f"{name}: cannot decode this image (the JPEG decoder on {device.type} refused it)"
+        _with_pil(name, short_side, crop, where, device)
         if image is None
         else resize_crop(image, short_side, crop, where)
         for image, (name, short_side, where) in zip(decoded, tasks, strict=True)
     ]
+
+
+def _with_pil(
+    name: str, short_side: int, crop: int, where: tuple[float, float] | None, device: torch.device
+) -> torch.Tensor | str:
+    """What the device refused, as the CPU path reads it: PIL's crop, or its one-line error (rare: in this process)."""
+    try:
+        return load_crop(name, short_side, crop, where).to(device)
+    except BadImageError as exc:
+        return str(exc)
 
 
 def resize_crop(image: torch.Tensor, short_side: int, crop: int, where: tuple[float, float] | None) -> torch.Tensor:
