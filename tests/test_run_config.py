@@ -64,6 +64,8 @@ def test_the_sections_are_their_types_and_the_config_cannot_change():
     assert config.model["type"] == "resnet" and config.data["seed"] == 0  # preset expanded, defaults filled in
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.recipe = None  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.engine.seed = 1  # type: ignore[misc]
     assert config.to_dict()["train"]["preset"] == "fast"  # config.yaml still says which preset it started from
 
 

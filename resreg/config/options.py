@@ -1,4 +1,7 @@
-"""The `engine:` and `eval:` sections of a config: how to run, as opposed to what to train (the recipe)."""
+"""The `engine:` and `eval:` sections of a config: how to run, as opposed to what to train (the recipe).
+
+Frozen, as the RunConfig that holds them (resreg.config.run_config): resolving `auto` makes a new one.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class EngineOptions:
     """Options of the training loop.
 
@@ -44,7 +47,7 @@ class EngineOptions:
     tensorboard: bool = False
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class EvalOptions:
     """Options of evaluation.
 
