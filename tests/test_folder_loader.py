@@ -15,7 +15,7 @@ from PIL import Image
 from resreg_plugins.datasets.imagefolder import imagefolder
 
 from resreg.data import AugmentOptions, make_loader
-from resreg.errors import DataError
+from resreg.errors import ConfigError, DataError
 
 CPU = torch.device("cpu")
 AUGMENT = AugmentOptions(scale=(16, 24), hflip=True)
@@ -313,3 +313,17 @@ def test_resreg_train_skips_a_bad_image_and_stops_when_too_many_are_bad(tmp_path
     assert stopped.status == 2 and "Traceback" not in stopped.err
     assert re.search(r"2 of the 10 images are unreadable, more than data.max_bad_fraction=0.1 of them; the last: "
                      r".*data/train/", lines[-1]), stopped.err  # fmt: skip
+
+
+def test_without_a_jpeg_decoder_on_the_device_decode_cuda_is_one_line(mixed, monkeypatch) -> None:
+    """A torchvision built without nvJPEG (simulated: its decoder raises as such a build does)."""
+    import resreg.data.device_jpeg
+
+    def no_decoder(data, device):
+        raise RuntimeError("Not compiled with GPU support")
+
+    monkeypatch.setattr(resreg.data.device_jpeg, "_decode_jpeg", no_decoder)
+    with pytest.raises(ConfigError, match=r"^data.decode=cuda: torchvision cannot decode JPEGs on cpu here "
+                       r"\(Not compiled with GPU support\): data.decode=cpu$"):  # fmt: skip
+        make_loader(mixed.train, batch_size=4, train=True, augment=AUGMENT, device=CPU, seed=0, stats=mixed,
+                    decode="cuda")  # fmt: skip

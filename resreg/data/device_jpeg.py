@@ -82,6 +82,17 @@ def _with_pil(
         return str(exc)
 
 
+def jpeg_decoding_fails(device: torch.device) -> str | None:
+    """Why torchvision cannot decode a JPEG on `device` (a build without nvJPEG, ...), or None when it can."""
+    tiny = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(tiny, "JPEG")
+    try:
+        _decode_jpeg(torch.frombuffer(bytearray(tiny.getvalue()), dtype=torch.uint8), device)
+    except RuntimeError as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return None
+
+
 def resize_crop(image: torch.Tensor, short_side: int, crop: int, where: tuple[float, float] | None) -> torch.Tensor:
     """uint8 [3, H, W] -> its shorter side resized to `short_side` (bilinear, antialiased as PIL's) ->
     the `crop` square at `where` (None: the centre), uint8 [3, crop, crop]. The crop of `load_crop`."""

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from resreg.data.augment import AugmentDraw, AugmentOptions, apply_flip
 from resreg.data.bad_images import BadImages
-from resreg.data.device_jpeg import decode_crops, read_for_device
+from resreg.data.device_jpeg import decode_crops, jpeg_decoding_fails, read_for_device
 from resreg.data.folder import Decode, FolderSplit, eval_short_side, load_crop
 from resreg.data.image_file import BadImageError
 from resreg.data.normalize import Normalize
@@ -41,17 +41,25 @@ def decoding_workers(workers: int | None, processes_on_node: int = 1) -> LoaderS
 
 
 def resolve_decode(decode: Decode, device: torch.device) -> LoaderSetting:
-    """auto -> "cuda" (JPEGs decoded in batches on the GPU) when training on CUDA, else "cpu" (PIL in the workers).
-
-    "cuda" on another device runs the same batched decoding there (torchvision on the CPU: what CI tests).
+    """auto -> "cuda" (JPEGs decoded in batches on the GPU) when training on CUDA and torchvision decodes
+    JPEGs there, else "cpu" (PIL in the workers). "cuda" on another device runs the same batched decoding
+    there (torchvision on the CPU: what CI tests); where torchvision cannot, it is one line.
     """
-    if decode == "auto":
-        chosen = "cuda" if device.type == "cuda" else "cpu"
-        return LoaderSetting(chosen, f"auto: training on {device.type}")
-    if decode not in ("cpu", "cuda"):
+    if decode not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"data.decode={decode!r}: valid: auto, cpu, cuda")
-    elsewhere = f"; torchvision decodes the JPEGs on {device.type}" if decode == "cuda" != device.type else ""
-    return LoaderSetting(decode, f"set by data.decode{elsewhere}")
+    if decode == "cpu" or (decode == "auto" and device.type != "cuda"):
+        return LoaderSetting("cpu", f"auto: training on {device.type}" if decode == "auto" else "set by data.decode")
+    failure = jpeg_decoding_fails(device)  # once, here: not every batch going to PIL after a failed batch call
+    if failure and decode == "auto":
+        return LoaderSetting("cpu", f"auto: torchvision cannot decode JPEGs on {device.type} here ({failure})")
+    if failure:
+        raise ConfigError(
+            f"data.decode=cuda: torchvision cannot decode JPEGs on {device.type} here ({failure}): data.decode=cpu"
+        )
+    if decode == "auto":
+        return LoaderSetting("cuda", "auto: training on cuda")
+    elsewhere = f"; torchvision decodes the JPEGs on {device.type}" if device.type != "cuda" else ""
+    return LoaderSetting("cuda", f"set by data.decode{elsewhere}")
 
 
 #: what a worker reads: (sample index, shorter side to resize to, crop position or None for the centre)
