@@ -142,6 +142,12 @@ def test_a_run_dir_written_before_the_run_config_evaluates_from_each_of_its_weig
     assert set(figures["final"]) == {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "error", "top5_error")}
 
 
+def test_weights_on_a_data_set_with_other_classes_is_a_one_line_error(cli, old_run):
+    result = cli("eval", str(old_run / "model.safetensors"), "data=synthetic")
+    assert result.status == 2 and result.err.count("\n") == 1, result.err
+    assert "the model has 3 classes and data set 'synthetic' has 10" in result.err
+
+
 def test_a_run_dir_written_before_the_run_config_resumes(cli, old_run):
     result = cli("train", "--resume", str(old_run), "train.length=3")
     assert result.status == 0, result.err

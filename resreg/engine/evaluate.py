@@ -83,6 +83,12 @@ def evaluate_config(
             model.load_state_dict(weights)
         elif weights is not None:
             load_pretrained(model, weights)
+    classes = getattr(model, "num_classes", None)
+    if classes is not None and classes != data.num_classes:  # a weights file on another data set
+        raise DataError(
+            f"the model has {classes} classes and data set {data.name!r} has {data.num_classes}: "
+            "evaluate it on a data set with its classes (data=...)"
+        )
     info = Dist(0, 1, 0, pick_device(config.engine.device))
     model.to(info.device)
     augment = config.recipe.augment if config.recipe is not None else _augment_recorded_by(model)
