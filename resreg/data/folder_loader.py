@@ -193,6 +193,8 @@ class FolderLoader:
                     errors[row] = image
                 else:
                     images[row] = image
+        if not errors:
+            return images, None
         self.bad.skip(list(errors.values()))
         kept = [i for i in range(n) if i not in errors]
         return images[kept], kept
