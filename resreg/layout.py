@@ -8,6 +8,7 @@ runs/<name>/                       written by `resreg train` (resreg.engine)
   ensemble.yaml                    the snapshot ensemble, when the recipe keeps snapshots
   curves.png                       `resreg plot`; `resreg push` puts it on the model card
   pushes.jsonl                     one line per `resreg push` of the run
+  run.lock                         while a run writes the directory: its host and pid (resreg.engine.run_lock)
 
 a model repo (the Hub, or a folder `resreg pull --to` filled)
   model.safetensors                the weights, spec and provenance in the header
@@ -31,6 +32,7 @@ LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 ENSEMBLE_CONFIG_FILE = "ensemble.yaml"
 PUSHES_FILE = "pushes.jsonl"
+RUN_LOCK_FILE = "run.lock"
 
 # --- a model repo (and a run's weights and curves) ------------------------------------------------
 MODEL_FILE = "model.safetensors"

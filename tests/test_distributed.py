@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from plugin_site import write_plugin_site
 from safetensors.torch import load_file
+from training_probe import probe_site, probed_processes
 
 from resreg.engine.distributed import World, first_host, processes_sharing_cores, world_from_env
 
@@ -78,7 +79,8 @@ LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "M
 
 def environment(site: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES and not k.startswith("SLURM_")}
-    return {**env, "PYTHONPATH": str(site), "RESREG_DEBUG": "1", "OMP_NUM_THREADS": "1", **extra}
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {**env, "PYTHONPATH": path, "RESREG_DEBUG": "1", "OMP_NUM_THREADS": "1", **extra}
 
 
 def train(site: Path, cwd: Path, *args: str, **popen: object) -> subprocess.CompletedProcess[str]:
@@ -228,11 +230,14 @@ def rank_of(pid: int) -> int | None:
 
 
 @slow
-def test_torchrun_restart_after_a_killed_worker_resumes_from_the_last_checkpoint(site, tmp_path):
+def test_torchrun_restart_after_a_killed_worker_resumes_from_the_last_checkpoint(tmp_path):
+    """The restarted processes start at the checkpoint's step and train only the steps after it: a
+    probe plugin (tests/training_probe.py) records them on rank 0."""
+    site = write_plugin_site(probe_site(tmp_path / "site"), "nonorm", PLUGIN)
     (tmp_path / "long.yaml").write_text(json.dumps(LONG))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                "--max-restarts=1", "-m", "resreg", "train", "long.yaml", "--run-dir", "run"]  # fmt: skip
-    agent = start(command, tmp_path, environment(site))
+    agent = start(command, tmp_path, environment(site, RESREG_PROBE_LOG=str(tmp_path / "probe.jsonl")))
     checkpoint = tmp_path / "run" / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 200
     while not checkpoint.exists():
@@ -251,3 +256,6 @@ def test_torchrun_restart_after_a_killed_worker_resumes_from_the_last_checkpoint
     steps = [row["step"] for row in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
              if "train_loss" in row]  # fmt: skip
     assert steps == list(range(10, 401, 10))  # the rows after the checkpoint were written once, by the resumed run
+    first, restarted = probed_processes(tmp_path / "probe.jsonl")
+    assert first["start"] == 0 and restarted["start"] == resumed[0]
+    assert restarted["steps"] == list(range(resumed[0] + 10, 401, 10))

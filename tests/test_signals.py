@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from training_probe import probe_site, probed_processes
 
 from resreg.engine.launch import RESUMABLE
 from resreg.engine.loop import STOP_CHECK_EVERY
@@ -73,3 +76,92 @@ def test_the_nproc_launcher_forwards_sigterm_to_its_workers(tmp_path):
     step = checkpointed_step(tmp_path / "run")
     assert 10 <= step < 100000
     assert step % STOP_CHECK_EVERY == 0  # the ranks agree on a stop only there: no host sync on the other steps
+
+
+# --- a stopped run continues where it stopped -------------------------------------------------------
+# A probe plugin (tests/training_probe.py) sends the signal from inside the run at a chosen step, so
+# the stop lands on a known step, and records the steps each process trained: a resume that restarted
+# from step 0 would reach the same weights (the run is deterministic), but not train the same steps.
+SHORT = {
+    "name": "stopped",
+    "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B", "drop_path_rate": 0.2},
+    "data": {"type": "synthetic", "num_images": 128, "image_size": 16, "num_classes": 4},
+    "train": {"preset": "cifar_resnet", "length": 24, "batch_size": 16, "eval_every": 8,
+              "schedule": {"milestones": [12]}},
+    "engine": {"deterministic": True, "threads": 1, "log_every": 1, "checkpoint_every": 0, "progress": "lines"},
+}  # fmt: skip
+LAST_STEP = 24
+
+
+def train_probed(cwd: Path, *args: str, stop_at: str = "") -> subprocess.CompletedProcess[str]:
+    """`resreg train ARGS` in `cwd` with the probe plugin; `stop_at` "STEP SIGNAL" stops it after STEP + 1."""
+    (cwd / "short.yaml").write_text(json.dumps(SHORT))
+    path = os.pathsep.join(filter(None, [str(probe_site(cwd / "probe-site")), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "RESREG_DEBUG": "", "PYTHONPATH": path, "RESREG_PROBE_LOG": str(cwd / "probe.jsonl"),
+           "RESREG_PROBE_STOP_AT": stop_at}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "resreg", "train", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+
+
+def rows(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "images_per_s"} for line in lines]
+
+
+def final_model(run_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    path = run_dir / "model.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    return load_file(path), metadata
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("uninterrupted")
+    result = train_probed(root, "short.yaml", "--run-dir", "run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root / "run"
+
+
+def assert_same_run(got: Path, expected: Path) -> None:
+    """Bitwise the same final weights and recorded metrics, the same rows and the same best checkpoint."""
+    (weights, metadata), (expected_weights, expected_metadata) = final_model(got), final_model(expected)
+    assert weights.keys() == expected_weights.keys()
+    assert all(torch.equal(weights[k], expected_weights[k]) for k in weights), "other final weights"
+    assert json.loads(metadata["metrics"]) == json.loads(expected_metadata["metrics"])
+    assert rows(got) == rows(expected)
+    best, expected_best = (torch.load(d / "checkpoints" / "best.pt", weights_only=True) for d in (got, expected))
+    assert best["step"] == expected_best["step"]
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGUSR1"])
+def test_a_run_stopped_by_a_signal_resumes_at_its_checkpoint_and_ends_as_an_uninterrupted_run(
+    tmp_path, uninterrupted, sig
+):
+    # Stopped after step 16, an evaluation step: the evaluation is done before the stop, as without it.
+    stopped = train_probed(tmp_path, "short.yaml", "--run-dir", "run", stop_at=f"15 {sig}")
+    assert stopped.returncode == RESUMABLE, stopped.stderr[-3000:]
+    assert checkpointed_step(tmp_path / "run") == 16
+    assert [row["step"] for row in rows(tmp_path / "run")][-2:] == [16, 16]  # its window, then its evaluation
+
+    resumed = train_probed(tmp_path, "--resume", "run")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    first, second = probed_processes(tmp_path / "probe.jsonl")
+    assert first == {"start": 0, "steps": list(range(1, 17))}
+    assert second == {"start": 16, "steps": list(range(17, LAST_STEP + 1))}, "the resumed process trained other steps"
+    assert_same_run(tmp_path / "run", uninterrupted)
+
+
+def test_a_stop_in_the_last_step_ends_the_run_as_a_finished_one(tmp_path, uninterrupted):
+    stopped = train_probed(tmp_path, "short.yaml", "--run-dir", "run", stop_at=f"{LAST_STEP - 1} SIGTERM")
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert "SIGTERM: stopping after this step" in stopped.stderr
+    assert f"finished at step {LAST_STEP}" in stopped.stderr and "Traceback" not in stopped.stderr
+    assert_same_run(tmp_path / "run", uninterrupted)
+
+    again = train_probed(tmp_path, "--resume", "run")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"run finished at step {LAST_STEP}: nothing to do" in again.stderr
+    assert_same_run(tmp_path / "run", uninterrupted)
