@@ -9,40 +9,58 @@ a checkpoint saves (`state_dict`) and a resume restores: a resumed run takes the
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
+
+#: how the lr falls after the warm-up
+Decay = Literal["step", "cosine", "linear", "constant"]
 
 
 @dataclass(kw_only=True)
-class Schedule:
-    """lr(step) = peak lr x warm-up ramp x decay x plateau drops, or `warmup_lr` while warming up.
+class LrRules:
+    """The rules of a schedule that do not depend on what it counts in: shared by the recipe's
+    `train.schedule` section (which counts in recipe units) and `Schedule` (which counts steps).
 
     Args:
+        decay: step (multiply by gamma at each milestone), cosine, linear (to 0 at the end), or constant.
+        gamma: the step and plateau factor.
+        warmup_lr: a constant lr used until the training error first falls below warmup_until_error (ResNet-110).
+        warmup_until_error: the training-error threshold (0..1) that ends the warmup_lr phase.
+        plateau_patience: evaluations without a better validation error before the lr is multiplied
+            by gamma (None = off).
+        cycles: cosine decay restarts this many times (snapshot ensembles, Huang et al. 2017); the
+            linear warm-up belongs to the first cycle only.
+    """
+
+    decay: Decay = "step"
+    gamma: float = 0.1
+    warmup_lr: float | None = None
+    warmup_until_error: float = 0.8
+    plateau_patience: int | None = None
+    cycles: int = 1
+
+    def rules(self) -> dict[str, Any]:
+        """These rules as keyword arguments (of `Schedule`, or of another section)."""
+        return {f.name: getattr(self, f.name) for f in fields(LrRules)}
+
+
+@dataclass(kw_only=True)
+class Schedule(LrRules):
+    """lr(step) = peak lr x warm-up ramp x decay x plateau drops, or `warmup_lr` while warming up.
+
+    Args (beyond `LrRules`):
         lr: the peak learning rate.
         total_steps: length of the run in optimizer steps (cosine and linear decay reach 0 there).
-        decay: step (multiply by gamma at each milestone), cosine, linear, or constant.
         milestones: optimizer steps where a step decay multiplies the lr by gamma.
-        gamma: the step and plateau factor.
-        warmup_steps: steps of a linear ramp from 0 to lr (0 = none).
-        warmup_lr: a constant lr used until the training error first falls below warmup_until_error.
-        warmup_until_error: the training-error threshold that ends the warmup_lr phase.
-        plateau_patience: evaluations without a better validation error before the lr is multiplied
-            by gamma (None = off); at most max_plateau_drops times.
-        cycles: cosine decay restarts this many times (snapshot ensembles, Huang et al. 2017); the
-            cycles end at `cycle_ends()`.
+        warmup_steps: steps of a linear ramp from 0 to lr (0 = none), at the start of the first cycle.
+        max_plateau_drops: at most this many plateau drops.
     """
 
     lr: float
     total_steps: int
-    decay: Literal["step", "cosine", "linear", "constant"] = "step"
     milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
     warmup_steps: int = 0
-    warmup_lr: float | None = None
-    warmup_until_error: float = 0.8
-    plateau_patience: int | None = None
     max_plateau_drops: int = 3
-    cycles: int = 1
     # State that metrics change (saved in checkpoints).
     warming: bool = True
     plateau_drops: int = 0
@@ -56,12 +74,12 @@ class Schedule:
         lr = self.lr * self.gamma**self.plateau_drops
         if self.warmup_steps and step < self.warmup_steps:
             return lr * (step + 1) / self.warmup_steps
-        progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
-        if self.cycles > 1:  # restart the cosine at every cycle: progress within the current one
-            ends = self.cycle_ends()
-            cycle = next((i for i, end in enumerate(ends) if step < end), len(ends) - 1)
-            begin = ends[cycle - 1] if cycle else 0
-            progress = (step - begin) / max(1, ends[cycle] - begin)
+        # Progress within the current cosine cycle (the only one unless snapshots); the first cycle
+        # begins when the warm-up ends, so its decay starts from the peak as the later cycles do.
+        ends = self.cycle_ends()
+        cycle = next((i for i, end in enumerate(ends) if step < end), len(ends) - 1)
+        begin = ends[cycle - 1] if cycle else self.warmup_steps
+        progress = (step - begin) / max(1, ends[cycle] - begin)
         if self.decay == "step":
             return lr * self.gamma ** sum(step >= m for m in self.milestones)
         if self.decay == "cosine":

@@ -8,17 +8,19 @@ The `apply_*` functions take those draws and work on any dtype (uint8 or float) 
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import functools
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Literal
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from resreg.errors import ConfigError
-
-if TYPE_CHECKING:
-    from resreg.recipe import AugmentSection
+from resreg.recipe import AugmentSection
 
 # AlexNet's PCA lighting: eigenvalues and eigenvectors of the RGB covariance of ImageNet pixels on the
 # 0..1 scale (the values of fb.resnet.torch, which the ResNet paper's recipe follows).
@@ -27,55 +29,8 @@ _PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836,
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601 grey as torchvision rounds it (rgb_to_grayscale): jitter matches it
 
 
-@dataclass(kw_only=True)
-class AugmentOptions:
-    """Training-time augmentation (evaluation uses none of it), set by the recipe (the `train.augment` section).
-
-    Args:
-        crop_padding: pixels of padding on each side before a random crop back to size (4 on CIFAR). The
-            padding is added after normalisation, so it is the mean, as in the ResNet CIFAR recipe.
-        hflip: flip half of the images left to right.
-        scale: shorter side resized to a random length in [a, b] before the crop (ImageNet: [256, 480]); image
-            folders resize with PIL, in-memory sets by `apply_scale_crop` on the device. Evaluation then
-            resizes the shorter side to crop_size / 0.875 and takes the centre crop.
-        crop_size: side of the square crop (default: the data set's image size; ImageNet: 224).
-        color_jitter: brightness, contrast and saturation each scaled by a factor in [1 - x, 1 + x].
-        lighting: std of AlexNet's PCA lighting noise (0.1 in the ResNet recipe); needs RGB images.
-        normalize: "channel" (subtract the mean, divide by the std of each channel) or "pixel" (subtract
-            the mean image of the train split, as the ResNet CIFAR recipe does, then divide by the channel std).
-    """
-
-    crop_padding: int = 0
-    hflip: bool = False
-    scale: tuple[int, int] | None = None
-    crop_size: int | None = None
-    color_jitter: float = 0.0
-    lighting: float = 0.0
-    normalize: Literal["pixel", "channel"] = "channel"
-
-    @classmethod
-    def of(cls, section: AugmentSection) -> AugmentOptions:
-        """The options of a recipe's `augment` section (`train.augment`)."""
-        values = dataclasses.asdict(section)
-        return cls(**values | {"scale": tuple(section.scale) if section.scale else None})
-
-    def __post_init__(self) -> None:
-        if self.crop_padding < 0 or (self.crop_size is not None and self.crop_size < 1):
-            raise ConfigError(
-                "train.augment.crop_padding must be >= 0 and train.augment.crop_size >= 1, "
-                f"got {self.crop_padding}, {self.crop_size}"
-            )
-        if self.scale is not None and not 1 <= self.scale[0] <= self.scale[1]:
-            raise ConfigError(
-                f"train.augment.scale must be [shortest, longest] with 1 <= shortest <= longest, got {list(self.scale)}"
-            )
-        if not 0 <= self.color_jitter < 1 or self.lighting < 0:
-            raise ConfigError(
-                "train.augment.color_jitter must be in [0, 1), train.augment.lighting >= 0, "
-                f"got {self.color_jitter}, {self.lighting}"
-            )
-        if self.normalize not in ("pixel", "channel"):
-            raise ConfigError(f"train.augment.normalize must be 'pixel' or 'channel', got {self.normalize!r}")
+#: the options of training-time augmentation: the recipe's `train.augment` section, one type (see its fields)
+AugmentOptions = AugmentSection
 
 
 @dataclass
@@ -84,7 +39,8 @@ class AugmentDraw:
 
     where: [n, 2] crop position (top, left) as fractions of the free range; flips: [n] bool;
     jitter: [n, 3] brightness, contrast and saturation factors; lighting: [n, 3] PCA weights;
-    short_sides: [n] int64, the resized shorter side (image folders with `scale`).
+    short_sides: [n] int64, the resized shorter side (image folders with `scale`); rand_seeds: [n] int64, the
+    seed of each image's RandAugment draws.
     """
 
     where: torch.Tensor | None = None
@@ -92,6 +48,7 @@ class AugmentDraw:
     jitter: torch.Tensor | None = None
     lighting: torch.Tensor | None = None
     short_sides: torch.Tensor | None = None
+    rand_seeds: torch.Tensor | None = None
 
     def rows(self, start: int, stop: int) -> AugmentDraw:
         """The draws of images start..stop-1 (one rank's slice of the global batch)."""
@@ -115,6 +72,8 @@ def draw(options: AugmentOptions, n: int, generator: torch.Generator, *, crop: b
         d.jitter = 1 + options.color_jitter * (2 * torch.rand(n, 3, generator=generator) - 1)
     if options.lighting > 0:
         d.lighting = options.lighting * torch.randn(n, 3, generator=generator)
+    if options.rand_augment is not None:
+        d.rand_seeds = torch.randint(0, 2**62, (n,), generator=generator)
     return d
 
 
@@ -172,6 +131,28 @@ def apply_flip(images: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def apply_rand_augment(images: torch.Tensor, seeds: torch.Tensor, policy: str) -> torch.Tensor:
+    """timm's RandAugment (`policy`, e.g. "rand-m9-mstd0.5") on each uint8 image [B, C, H, W], as timm applies
+    it: with PIL, one image at a time on the CPU, each from its own seed (so any rank or resume draws the same).
+    Grey images go through as RGB (the colour ops then change nothing) and come back grey."""
+    transform = _rand_augment(policy)
+    out = images.permute(0, 2, 3, 1).cpu().numpy().copy()  # a copy: writing into it must not change `images`
+    for i, seed in enumerate(seeds.tolist()):
+        picture = Image.fromarray(out[i].squeeze(2) if out.shape[3] == 1 else out[i]).convert("RGB")
+        with seeded_global_rngs(seed):
+            picture = transform(picture)
+        out[i] = np.asarray(picture.convert("L"))[:, :, None] if out.shape[3] == 1 else np.asarray(picture)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).to(images.device)
+
+
+@functools.cache
+def _rand_augment(policy: str) -> Any:
+    from timm.data.auto_augment import rand_augment_transform
+
+    # Ops that move pixels in (rotate, shear, translate) fill with mid grey, timm's default for unknown means.
+    return rand_augment_transform(policy, {"img_mean": (128, 128, 128)})
+
+
 def apply_color_jitter(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """Brightness, contrast, then saturation (torchvision's blends) on float images in 0..1 [B, C, H, W]."""
     factors = factors.to(images.device, images.dtype)[:, :, None, None, None]  # [B, 3, 1, 1, 1]
@@ -189,6 +170,22 @@ def apply_lighting(images: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
     eigvec = torch.tensor(_PCA_EIGVEC, device=images.device, dtype=images.dtype)
     rgb = (alphas.to(images.device, images.dtype) * eigval) @ eigvec.T  # [B, 3]
     return images + rgb[:, :, None, None]
+
+
+@contextlib.contextmanager
+def seeded_global_rngs(*entropy: int) -> Iterator[None]:
+    """Python's and numpy's global generators seeded from `entropy` (e.g. seed, epoch, batch) inside the block,
+    restored after it: timm's RandAugment, RandomErasing and Mixup draw from them, and would otherwise make a
+    run depend on everything drawn before (a resumed run would augment differently)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    seed = int(np.random.SeedSequence([e % 2**63 for e in entropy]).generate_state(1)[0])
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def _grey(images: torch.Tensor) -> torch.Tensor:

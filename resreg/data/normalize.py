@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from resreg.data.augment import AugmentDraw, AugmentOptions, apply_color_jitter, apply_lighting
+from resreg.data.augment import AugmentDraw, AugmentOptions, apply_color_jitter, apply_lighting, apply_rand_augment
 from resreg.data.source import Stats
 from resreg.errors import ConfigError
 
@@ -26,8 +26,11 @@ class Normalize:
         mean = stats.mean_image if use_image else torch.tensor(stats.mean).view(shape)
         self.mean = mean.to(device, torch.float32)
         self.std = torch.tensor(stats.std).view(shape).to(device, torch.float32)
+        self.rand_augment = augment.rand_augment
 
     def __call__(self, images: torch.Tensor, d: AugmentDraw | None) -> torch.Tensor:
+        if d is not None and d.rand_seeds is not None:  # timm's RandAugment works on the uint8 images
+            images = apply_rand_augment(images, d.rand_seeds, self.rand_augment)
         x = images.float().div_(255)
         if d is not None and d.jitter is not None:
             x = apply_color_jitter(x, d.jitter)
