@@ -335,7 +335,9 @@ def test_synthetic_data_takes_the_shape_of_the_data_set_it_replaces(config: str,
         assert source.train.images.shape == (4, chans, side, side) and int(source.train.labels.max()) < classes
     given = load_config(config, ["data.type=synthetic", "data.image_size=16", "data.num_classes=3"])["data"]
     assert registry.build("dataset", given | {"num_images": 4}).train.images.shape[2:] == (16, 16)  # given wins
-    alone = registry.build("dataset", {"type": "synthetic", "num_images": 4})  # standing in for nothing
+    full = load_config(config, ["data={_replace_: true, type: synthetic, num_images: 4}"])["data"]
+    assert full == {"type": "synthetic", "num_images": 4}  # a section written out in full is what it says
+    alone = registry.build("dataset", full)  # standing in for nothing
     assert (alone.in_chans, alone.image_size, alone.num_classes) == (3, (32, 32), 10)
 
 

@@ -159,7 +159,7 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
         if parts[-1] == "type" and len(parts) > 1 and node.get("type", value) != value:
             node.clear()  # another type is another schema: the section's other keys go (node is a copy)
         node[parts[-1]] = merge_value(node.get(parts[-1]), value)
-        if parts[0] == "data":
+        if parts[0] == "data" and not (isinstance(value, Mapping) and value.get(REPLACE_KEY)):  # not if written in full
             config["data"] = _stand_in(data_before, config["data"])
     return config
 
