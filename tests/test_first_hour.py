@@ -203,8 +203,8 @@ def test_the_no_data_path_trains_and_saves_the_complete_config(tmp_path):
     result = resreg_cli("train", "resnet18", *overrides, "--run-dir", str(run), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["data"] == {"type": "synthetic", "num_images": 16, "image_size": 32, "in_chans": 3,
-                             "num_classes": 10, "seed": 0}  # fmt: skip
+    assert saved["data"] == {"type": "synthetic", "num_images": 16, "image_size": 224, "in_chans": None,
+                             "num_classes": None, "like": "imagefolder", "seed": 0}  # fmt: skip  (ImageNet's shape)
     # the recipe's defaults
     assert saved["train"]["schedule"]["plateau_patience"] == 5 and saved["train"]["augment"]["lighting"] == 0.1
     assert saved["engine"]["checkpoint_every"] == 5000 and "ten_crop" in saved["eval"]
