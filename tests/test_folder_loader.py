@@ -327,3 +327,13 @@ def test_without_a_jpeg_decoder_on_the_device_decode_cuda_is_one_line(mixed, mon
                        r"\(Not compiled with GPU support\): data.decode=cpu$"):  # fmt: skip
         make_loader(mixed.train, batch_size=4, train=True, augment=AUGMENT, device=CPU, seed=0, stats=mixed,
                     decode="cuda")  # fmt: skip
+
+
+def test_under_ddp_each_process_holds_its_share_to_the_fraction(tmp_path) -> None:
+    write_with_bad(tmp_path)  # 10 images, 2 bad: rank 0 of 2 reads 5 of them in order, the truncated JPEG among them
+    source = imagefolder(root=str(tmp_path), val_dir="", image_size=16, max_bad_fraction=0.15)
+    rank0 = make_loader(source.train, batch_size=10, train=False, augment=AUGMENT, device=CPU, seed=0,
+                        stats=source, num_workers=0, rank=0, world_size=2)  # fmt: skip
+    # 1 of 10 would pass 0.15; 1 of the rank's 5 does not
+    with pytest.raises(DataError, match=r"^1 of the 5 images read by this process \(of 2\) are unreadable"):
+        list(rank0.batches(0))

@@ -19,8 +19,10 @@ class BadImageWarning(UserWarning):
 class BadImages:
     """The images of one split found unreadable so far (each file counted once, over all epochs)."""
 
-    def __init__(self, split_size: int, max_fraction: float) -> None:
-        self.split_size, self.max_fraction = split_size, max_fraction
+    def __init__(self, split_size: int, max_fraction: float, world_size: int = 1) -> None:
+        # Each of DDP's processes reads its share of the split and counts what it finds there.
+        self.share, self.max_fraction = max(1, split_size // world_size), max_fraction
+        self.whose = "" if world_size == 1 else f" read by this process (of {world_size})"
         self.found: set[str] = set()
 
     def skip(self, messages: list[str]) -> None:
@@ -29,9 +31,9 @@ class BadImages:
             if message in self.found:
                 continue
             self.found.add(message)
-            if len(self.found) > self.max_fraction * self.split_size:
+            if len(self.found) > self.max_fraction * self.share:
                 raise DataError(
-                    f"{len(self.found)} of the {self.split_size:,} images are unreadable, more than "
+                    f"{len(self.found)} of the {self.share:,} images{self.whose} are unreadable, more than "
                     f"data.max_bad_fraction={self.max_fraction:g} of them; the last: {message}"
                 )
             warnings.warn(

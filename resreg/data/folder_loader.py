@@ -136,7 +136,7 @@ class FolderLoader:
         self.plan, self.augment, self.device = plan, augment, device
         self.settings = {"decode": decode, "data workers": workers}
         self.normalize = Normalize(stats, augment, device, 3)
-        self.bad = BadImages(len(split), split.max_bad_fraction)
+        self.bad = BadImages(len(split), split.max_bad_fraction, plan.world_size)
         # The sampler holds the loader's plan, not the loader: no reference cycle keeps the workers alive.
         self.sampler = _FolderTasks(plan, augment, self.crop)
         self.loader = DataLoader(
