@@ -13,10 +13,10 @@ highway) compare from configs alone.
 from __future__ import annotations
 
 import resreg
-from resreg.registry import Registry
+from resreg.registry import Registrar
 
 
 @resreg.hookimpl
-def resreg_register(registry: Registry) -> None:
+def resreg_register(registry: Registrar) -> None:
     # By import path (the block lives beside the ResNet blocks): registering does not import torch.
     registry.register("block", "highway", f"{__package__}.resnet.highway:HighwayBlock")

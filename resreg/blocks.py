@@ -29,19 +29,28 @@ forwards `**kwargs` keeps `attn` and `zero_init_last` in its schema (`resreg lis
 The template's modules are moved behind the subclass's after `__init__`, so state-dict keys come in
 timm's and torchvision's order (`conv1`, `bn1`, ..., `se`, `downsample`) and their weights load as
 they are.
+
+Weights: a builder calls `init_weights(model)`, which He-initialises the modules of resreg's own
+components only. A plugin's block (or attention, stem, head, shortcut) keeps what its `__init__` set,
+unless its class sets `builder_init = True` (the builder's init, as the built-ins get) or defines
+`init_weights()` (called instead). Then `zero_init_last` zeroes what the block's `zero_init` names
+(a dotted path to a parameter or a module with a weight), or calls its `zero_init_()`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 import torch
 from timm.layers import DropPath
 from torch import nn
 
+from resreg.errors import RegistryError
+from resreg.registry import origin_of
 from resreg.schema import ref
 
-__all__ = ["BasicBlock", "Bottleneck", "PreActResidualBlock", "ResidualBlock"]
+__all__ = ["BasicBlock", "Bottleneck", "PreActResidualBlock", "ResidualBlock", "init_weights"]
 
 #: what the template adds to a block, in the order it follows the block's own modules
 _TEMPLATE_MODULES = ("se", "act_out", "downsample", "drop_path")
@@ -68,8 +77,12 @@ class ResidualBlock(nn.Module, metaclass=_TemplateLast):
 
     #: output channels are planes * expansion
     expansion: ClassVar[int] = 1
-    #: the attribute whose weight `zero_init_last` zeroes (a block's last norm)
+    #: what `zero_init_last` zeroes, by dotted path: a parameter (`"gamma"`) or a module's weight (`"bn2"`,
+    #: `"mlp.fc2"`); a block that needs more defines `zero_init_()` instead. The branch must then output zeros.
     zero_init: ClassVar[str | None] = None
+    #: let the builder He-initialise this block's convolutions and norms, as it does the built-in blocks';
+    #: False (a plugin block's default): the block keeps the weights its own `__init__` gave it
+    builder_init: ClassVar[bool] = False
     #: post-activation (a ReLU after the addition, the ResNet paper) or not (pre-activation blocks)
     act_after_add: ClassVar[bool] = True
 
@@ -121,12 +134,75 @@ class ResidualBlock(nn.Module, metaclass=_TemplateLast):
         out += identity  # in place, as timm: one allocation less per block (`out` is a fresh branch output)
         return out
 
-    def init_last_norm(self) -> None:
-        """Called by the builder after its weight init: zero the last norm if `zero_init_last`."""
-        if self.zero_init_last:
-            if self.zero_init is None:
-                raise TypeError(f"{type(self).__name__} sets no `zero_init` attribute for zero_init_last")
-            nn.init.zeros_(getattr(self, self.zero_init).weight)
+    def apply_zero_init_last(self) -> None:
+        """Called by `init_weights` after the weights are set: if `zero_init_last`, start the residual branch
+        at zero, so the block begins as the identity (its `zero_init_()`, or the weight `zero_init` names)."""
+        if not self.zero_init_last:
+            return
+        zero_init_ = getattr(self, "zero_init_", None)
+        if zero_init_ is not None:
+            zero_init_()
+            return
+        path = self.zero_init
+        try:
+            try:
+                weight = self.get_parameter(path)
+            except AttributeError:  # not a parameter: a module, whose weight is meant
+                weight = self.get_submodule(path).weight
+        except (AttributeError, TypeError):
+            raise RegistryError(
+                f"{type(self).__name__}.zero_init = {path!r} names no parameter or module with a weight in the "
+                "block; it is the dotted path of what zero_init_last zeroes (or define zero_init_())"
+            ) from None
+        nn.init.zeros_(weight)
+
+
+def init_weights(model: nn.Module) -> None:
+    """He initialisation (He et al. 2015, "Delving deep into rectifiers": normal, fan-out) of every conv and
+    BN to the identity, as torchvision, for the modules of resreg's own components and of those that opt in
+    (`builder_init = True`); a plugin component with an `init_weights()` method has it called instead, and
+    any other keeps the weights its `__init__` set. Then every block applies its `zero_init_last`.
+
+    What a component is comes from the mark the registry puts on what it builds (`resreg.registry.origin_of`);
+    modules the builder made itself (the network, its stages, a final norm) are the builder's own.
+    """
+    own_init = []
+    for module, by_builder in _with_owner(model, by_builder=True, seen=set()):
+        if module is not model and _initialises_itself(module):
+            own_init.append(module)
+        if not by_builder:
+            continue
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    for module in own_init:
+        module.init_weights()
+    for module in model.modules():
+        if isinstance(module, ResidualBlock):
+            module.apply_zero_init_last()
+
+
+def _with_owner(module: nn.Module, by_builder: bool, seen: set[int]) -> Iterator[tuple[nn.Module, bool]]:
+    """Every module in `model.modules()` order, with whether the builder initialises it: a marked component
+    decides for its modules (resreg's own or opted in: yes), others follow the component they are part of."""
+    if id(module) in seen:
+        return
+    seen.add(id(module))
+    origin = origin_of(module)
+    if origin is not None:
+        builtin = origin.provider.builtin
+        by_builder = (builtin or getattr(module, "builder_init", False)) and not _initialises_itself(module)
+    yield module, by_builder
+    for child in module.children():
+        yield from _with_owner(child, by_builder, seen)
+
+
+def _initialises_itself(module: nn.Module) -> bool:
+    """A plugin component with its own `init_weights()`, which the builder calls instead of its init."""
+    origin = origin_of(module)
+    return origin is not None and not origin.provider.builtin and callable(getattr(module, "init_weights", None))
 
 
 class PreActResidualBlock(ResidualBlock):

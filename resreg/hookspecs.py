@@ -25,7 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from resreg.registry import Registry
+    from resreg.registry import Registrar
     from resreg.run_info import RunInfo
 
 PROJECT = "resreg"
@@ -34,12 +34,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def resreg_register(registry: Registry) -> None:
+def resreg_register(registry: Registrar) -> None:
     """Fill the registry: called once per plugin when resreg first needs the registry.
 
-    Call `registry.register(kind, name, obj)` for every stem, block, shortcut, head, builder,
-    model preset, recipe, dataset, combiner or weight converter the plugin provides. An exception
-    here disables this plugin only (with a warning naming it); what it registered is removed.
+    `registry` registers on behalf of this plugin: call `registry.register(kind, name, obj)` for every
+    stem, block, shortcut, head, attn, builder, model preset, recipe, dataset, combiner or weight
+    converter the plugin provides (docs/plugins.md has the contract each kind keeps). An entry that may
+    not have its name (a built-in has it, or another plugin registers it too) or that breaks its kind's
+    contract is refused alone, with a warning; an exception here disables this plugin only (with a
+    warning naming it), and what it registered is removed.
     """
 
 

@@ -4,7 +4,9 @@ Plugins are the modules named by entry points of the `resreg` group, resreg's ow
 included. pluggy's `load_setuptools_entrypoints` imports eagerly, stops at the first broken plugin
 and skips duplicates silently, so this module walks the entry points itself: each is imported and
 registered in its own try/except, a failure becomes a warning naming the plugin, and
-`RESREG_DISABLE_PLUGINS=a,b` skips plugins by name.
+`RESREG_DISABLE_PLUGINS=a,b` skips plugins by name. resreg's own plugins (the `resreg` distribution's)
+load first; each plugin registers through a `Registrar` bound to it, and an entry the registry refuses
+(a name another plugin has, see `resreg.registry.names`) is one warning line, not the plugin's end.
 
 A plugin cannot take the host down: whatever it raises at import or registration (`SystemExit`
 and other `BaseException`s too; only Ctrl-C's `KeyboardInterrupt` goes through) disables that
@@ -23,11 +25,13 @@ from typing import Any
 import pluggy
 
 from resreg import hookspecs
-from resreg.errors import RegistryError, did_you_mean
-from resreg.registry import Registry
+from resreg.errors import did_you_mean
+from resreg.registry import Provider, Registrar, Registry
 
 ENTRY_POINT_GROUP = "resreg"
 DISABLE_ENV = "RESREG_DISABLE_PLUGINS"
+#: the distribution whose plugins are built-in: they keep their names whatever another plugin registers
+BUILTIN_DISTRIBUTION = "resreg"
 
 
 class PluginWarning(UserWarning):
@@ -45,6 +49,15 @@ class PluginInfo:
     status: str = "loaded"  # loaded | disabled | failed
     error: str = ""
     registered: dict[str, list[str]] = field(default_factory=dict)
+    builtin: bool = False
+    #: one line per entry of this plugin the registry refused (a name clash, a broken contract)
+    refused: list[str] = field(default_factory=list)
+    #: built-in components this plugin replaced on purpose (`replace=True`): `block 'basic' of plugin 'resnet'`
+    replaces: list[str] = field(default_factory=list)
+
+    @property
+    def provider(self) -> Provider:
+        return Provider(self.name, self.distribution, self.builtin)
 
 
 class Plugins:
@@ -64,15 +77,15 @@ class Plugins:
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         seen: set[str] = set()
-        for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name):
+        for ep in sorted(importlib.metadata.entry_points(group=group), key=_builtins_first):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
-            info = PluginInfo(ep.name, dist, version, ep.value)
+            info = PluginInfo(ep.name, dist, version, ep.value, builtin=_is_builtin(ep))
             self.infos.append(info)
             if ep.name in disabled:
                 info.status = "disabled"
                 continue
-            if ep.name in seen:  # two distributions claim one plugin name: keep the first, say so
+            if ep.name in seen:  # two distributions claim one plugin name: the built-in, or the first by name
                 self._fail(info, f"another distribution already provides a plugin named {ep.name!r}")
                 continue
             seen.add(ep.name)
@@ -105,15 +118,10 @@ class Plugins:
             self._fail(info, f"hook implementation: {did_you_mean(unknown[0], hooks, 'hook')}")
             return
         impls = [i for i in self.manager.hook.resreg_register.get_hookimpls() if i.plugin is plugin]
+        registrar, refused_before = Registrar(self.registry, info.provider), len(self.registry.refusals)
         try:
-            with self.registry.registering_for(info.name, info.distribution):
-                for impl in impls:  # as pluggy calls hooks: with only the arguments the implementation declares
-                    impl.function(**{name: self.registry for name in impl.argnames})
-        except RegistryError as exc:  # a clash names both plugins: that is the user's to resolve
-            self.registry.remove_plugin(info.name)
-            self.manager.unregister(plugin)
-            self._fail(info, str(exc))
-            return
+            for impl in impls:  # as pluggy calls hooks: with only the arguments the implementation declares
+                impl.function(**{name: registrar for name in impl.argnames})
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
@@ -121,9 +129,24 @@ class Plugins:
             self.manager.unregister(plugin)
             self._fail(info, f"registration failed: {_describe(exc)}")
             return
+        for refused in self.registry.refusals[refused_before:]:
+            for other in self.infos:
+                if other.name in refused.plugins:
+                    other.refused.append(str(refused))
+            warnings.warn(str(refused), PluginWarning, stacklevel=2)
+        self._list_registered()
+
+    def _list_registered(self) -> None:
+        """What each plugin holds now (a later plugin's clash may have taken an entry from an earlier one)."""
+        for info in self.infos:
+            info.registered, info.replaces = {}, []
+        by_name = {info.name: info for info in self.infos if info.status == "loaded"}
         for entry in self.registry.all_entries():
-            if entry.plugin == info.name:
+            info = by_name.get(entry.plugin)
+            if info is not None:
                 info.registered.setdefault(entry.kind, []).append(entry.name)
+                if entry.replaces is not None:
+                    info.replaces.append(f"{entry.kind} {entry.name!r} of {entry.replaces.provider}")
 
     def _unknown_hooks(self, plugin: Any) -> list[str]:
         """Names of `plugin`'s hook implementations that match no hookspec (pluggy's `check_pending`, per plugin)."""
@@ -148,6 +171,15 @@ class Plugins:
             if info.name == entry.plugin:
                 return info.distribution, info.version
         return entry.distribution, "?"
+
+
+def _is_builtin(ep: importlib.metadata.EntryPoint) -> bool:
+    return ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
+
+
+def _builtins_first(ep: importlib.metadata.EntryPoint) -> tuple[bool, str, str]:
+    """resreg's own plugins first, then by plugin and distribution name: an order no one can buy with a name."""
+    return not _is_builtin(ep), ep.name, ep.dist.name if ep.dist else ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -100,6 +100,19 @@ def accepts_any_keyword(factory: Any) -> bool:
     return _takes_var_keyword(_signature_chain(factory)[-1])
 
 
+def parameter_names(factory: Any) -> set[str]:
+    """Every parameter name of `factory` and of the `__init__`s it forwards `**kwargs` to, positional ones included."""
+    return {name for target in _signature_chain(factory) for name in inspect.signature(target).parameters}
+
+
+def documented_arguments(factory: Any) -> list[str]:
+    """The `Args:` entry names that `factory` itself documents (a class: its docstring and its `__init__`'s)."""
+    docs = [factory.__doc__]
+    if inspect.isclass(factory) and "__init__" in vars(factory):
+        docs.append(vars(factory)["__init__"].__doc__)
+    return [name for doc in docs for name in _arg_help(inspect.cleandoc(doc or ""))]
+
+
 def _signature_chain(factory: Any) -> list[Any]:
     """The callables whose keyword-only parameters `factory` accepts: itself (for a class its `__init__`)
     and, while an `__init__` takes `**kwargs`, the next `__init__` up the MRO, to which it forwards them."""

@@ -13,8 +13,11 @@ In a plugin's tests (this is all `resreg plugin new` writes):
 point name): model presets build, run forward and backward with a gradient for every parameter, return
 feature maps matching `feature_info` in features mode, and survive a save/load round trip through a
 real safetensors file; blocks, attentions, stems, heads and shortcuts do the same inside a small ResNet;
-every component has a help line and every argument a description. resreg runs the same checks on its
-own plugins (tests/test_models.py).
+every component imports and keeps its kind's contract (keyword-only spec arguments, an `Args:` section
+that names only parameters, something for `zero_init_last` to zero), has a help line and a description
+for every argument; `zero_init_last=True` makes a block's residual branch output exactly zero; and a
+plugin's component keeps the weights its own `__init__` set unless it opts in to the builder's init.
+resreg runs the same checks on its own plugins (tests/test_models.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from resreg.errors import ResregError
 from resreg.layout import MODEL_FILE
 from resreg.models import create_model
 from resreg.plugins import get_plugins
+from resreg.registry import contract_problem
 from resreg.weights import load_model, save_model
 
 if TYPE_CHECKING:
@@ -40,6 +44,15 @@ __all__ = ["Check", "checks_for", "plugin_checks", "small_net_spec"]
 
 #: a tiny CIFAR ResNet that any block, attention, stem, head or shortcut can be put into
 SMALL_NET: dict[str, Any] = {"preset": "resnet20", "depths": [1, 1, 1], "shortcut": "B", "num_classes": 5}
+
+#: what a builder passes a component of each kind by position, for building one alone (a 16-channel stage)
+SAMPLE_ARGUMENTS: dict[str, tuple[Any, ...]] = {
+    "block": (16, 16, 1, None, 0.0),
+    "attn": (16,),
+    "stem": (3,),
+    "head": (16, 5),
+    "shortcut": (16, 32, 2),
+}
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,10 @@ def plugin_checks(plugin: str, *, registry: Registry | None = None, skip: Iterab
 
 def checks_for(entry: Entry, registry: Registry) -> list[Check]:
     """The generic checks that apply to one registered component."""
-    checks = [Check(entry.kind, entry.name, "documented", lambda: check_documented(entry))]
+    checks = [
+        Check(entry.kind, entry.name, "contract", lambda: check_contract(entry)),
+        Check(entry.kind, entry.name, "documented", lambda: check_documented(entry)),
+    ]
     spec = None
     if entry.kind == "model":
         spec = entry.name
@@ -96,6 +112,10 @@ def checks_for(entry: Entry, registry: Registry) -> list[Check]:
         ]
     if entry.kind == "model":
         checks.append(Check(entry.kind, entry.name, "features", lambda: check_features(spec, registry)))
+    if entry.kind == "block":
+        checks.append(Check(entry.kind, entry.name, "zero_init_last", lambda: check_zero_init_last(entry, registry)))
+    if entry.kind in SAMPLE_ARGUMENTS and not entry.provider.builtin:
+        checks.append(Check(entry.kind, entry.name, "own_init", lambda: check_own_init(entry, registry)))
     return checks
 
 
@@ -109,6 +129,55 @@ def _input(model: torch.nn.Module, batch: int = 2) -> torch.Tensor:
     import torch
 
     return torch.randn(batch, model.pretrained_cfg["input_size"][0], 32, 32)
+
+
+def check_contract(entry: Entry) -> None:
+    """The component imports and keeps its kind's contract (what registering it by object checks at once)."""
+    assert entry.error is None, f"{entry.kind} {entry.name!r} is broken: {entry.error}"
+    problem = contract_problem(entry.kind, entry.obj) if entry.is_factory else None
+    assert problem is None, f"{entry.kind} {entry.name!r}: {problem}"
+
+
+def check_zero_init_last(entry: Entry, registry: Registry) -> None:
+    """With `zero_init_last: true` every such block's residual branch outputs exactly zero at initialisation."""
+    import torch
+
+    if "zero_init_last" not in entry.params:
+        return
+    torch.manual_seed(0)
+    model = create_model(small_net_spec(block={"type": entry.name, "zero_init_last": True}), registry=registry)
+    blocks = [m for m in model.modules() if isinstance(m, entry.obj)]
+    inputs: dict[int, torch.Tensor] = {}
+    hooks = [b.register_forward_pre_hook(lambda m, args: inputs.__setitem__(id(m), args[0])) for b in blocks]
+    with torch.no_grad():
+        model.eval()(_input(model))
+        for hook in hooks:
+            hook.remove()
+        for i, block in enumerate(blocks):
+            branch = block.attend(block.branch(inputs[id(block)]))
+            assert not branch.any(), (
+                f"block {i} ({type(block).__name__}): zero_init_last leaves its residual branch non-zero "
+                f"(max |F(x)| = {branch.abs().max().item():.3g}); `zero_init` must name the branch's last weight"
+            )
+
+
+def check_own_init(entry: Entry, registry: Registry) -> None:
+    """A plugin's component keeps the weights its `__init__` set: the builder's `init_weights` leaves them alone,
+    unless the class opts in (`builder_init = True`, or an `init_weights()` method the builder calls instead)."""
+    import torch
+
+    from resreg.blocks import init_weights  # imports torch: only when the check runs
+
+    torch.manual_seed(0)
+    component = registry.build(entry.kind, entry.name, *SAMPLE_ARGUMENTS[entry.kind])
+    if not isinstance(component, torch.nn.Module) or getattr(component, "builder_init", False) or (
+        callable(getattr(component, "init_weights", None))
+    ):  # fmt: skip
+        return
+    before = {k: v.clone() for k, v in component.state_dict().items()}
+    init_weights(component)
+    changed = [k for k, v in component.state_dict().items() if not torch.equal(v, before[k])]
+    assert not changed, f"the builder's weight init overwrote {changed[:5]}, which the component's __init__ set"
 
 
 def check_documented(entry: Entry) -> None:
@@ -154,7 +223,7 @@ def check_save_load(spec: Any, registry: Registry) -> None:
     torch.manual_seed(0)
     model = create_model(spec, registry=registry).eval()
     with tempfile.TemporaryDirectory() as folder:
-        path = save_model(model, Path(folder) / MODEL_FILE, registry=registry)
+        path = save_model(model, Path(folder) / MODEL_FILE)
         again = load_model(path, registry=registry).eval()
     assert again.resreg_spec == model.resreg_spec, "the loaded model has another spec"
     theirs = again.state_dict()

@@ -53,7 +53,7 @@ def test_the_template_owns_shortcut_attention_add_and_activation_after_the_branc
 def test_no_shortcut_zero_init_last_and_drop_path():
     plain = TwoConv(4, 4, 1, False, zero_init_last=True)
     assert plain.downsample is None and not plain.residual
-    plain.init_last_norm()
+    plain.apply_zero_init_last()
     assert not plain.bn2.weight.any()
     x = torch.randn(2, 4, 6, 6)
     with torch.no_grad():

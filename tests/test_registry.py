@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from types import SimpleNamespace
 from typing import Literal
 
@@ -11,7 +12,7 @@ import pytest
 import resreg
 from resreg.errors import ConfigError, RegistryError
 from resreg.plugins import PluginInfo, Plugins
-from resreg.registry import Registry
+from resreg.registry import Provider, Registrar, Registry
 from resreg.schema import ref
 
 
@@ -56,15 +57,84 @@ def test_unknown_kind_is_an_error():
         Registry().register("blok", "x", Toy)
 
 
-def test_duplicate_name_names_both_plugins():
+def _plugin(name: str, **components: object) -> object:
+    """A plugin object whose registration registers each `kind__name=obj` it is given (`replace=True` for `!`)."""
+
+    class Plugin:
+        @resreg.hookimpl
+        def resreg_register(self, registry):
+            for key, obj in components.items():
+                kind, _, entry = key.partition("__")
+                registry.register(kind, entry.rstrip("_"), obj, replace=entry.endswith("_"))
+
+    Plugin.__name__ = name
+    return Plugin()
+
+
+def _load(*plugins: tuple[str, bool, object]) -> Plugins:
+    """Plugins added in the given order: (name, builtin, plugin object); the refusal warnings are expected."""
+    loaded = Plugins()
+    for name, builtin, plugin in plugins:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            distribution = "resreg" if builtin else f"resreg-{name}"
+            loaded.add(plugin, PluginInfo(name, distribution, "1.0", name, builtin=builtin))
+    return loaded
+
+
+class Other:
+    """Another toy block."""
+
+
+@pytest.mark.parametrize("builtin_first", [True, False])
+def test_a_builtin_keeps_its_name_and_only_the_clashing_entry_of_the_other_plugin_is_refused(builtin_first):
+    builtin = ("resnet", True, _plugin("resnet", block__basic=Toy))
+    squatter = ("aa_dup", False, _plugin("aa_dup", block__basic=Other, block__mine=Other))
+    plugins = _load(*([builtin, squatter] if builtin_first else [squatter, builtin]))
+    assert plugins.registry.get("block", "basic").obj is Toy
+    assert plugins.registry.get("block", "mine").plugin == "aa_dup"  # the rest of the plugin works
+    info = {i.name: i for i in plugins.infos}
+    assert info["aa_dup"].status == "loaded" and info["aa_dup"].registered == {"block": ["mine"]}
+    assert info["aa_dup"].refused == [
+        "block 'basic' of plugin 'aa_dup' (resreg-aa_dup) refused: the built-in plugin 'resnet' (resreg) has that "
+        "name (register it with replace=True to replace the built-in on purpose)"
+    ]
+    assert info["resnet"].refused == []
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 0, 2)])
+def test_two_plugins_registering_one_name_both_lose_it_whatever_the_order(order):
+    candidates = [("toy", False, _plugin("toy", block__toy_block=Toy, block__toy2=Toy)),
+                  ("zclash", False, _plugin("zclash", block__toy_block=Other)),
+                  ("resnet", True, _plugin("resnet", block__basic=Toy))]  # fmt: skip
+    plugins = _load(*(candidates[i] for i in order))
+    assert ("block", "toy_block") not in plugins.registry
+    assert plugins.registry.names("block") == ["basic", "toy2"]
+    line = ("block 'toy_block' refused: plugin '{}' ({}) and plugin '{}' ({}) both register it; uninstall one, "
+            "or disable it with RESREG_DISABLE_PLUGINS")  # fmt: skip
+    first, second = ("toy", "zclash") if order.index(0) < order.index(1) else ("zclash", "toy")
+    expected = line.format(first, f"resreg-{first}", second, f"resreg-{second}")
+    info = {i.name: i for i in plugins.infos}
+    assert info["toy"].refused == info["zclash"].refused == [expected]
+    # a third plugin cannot pick the contested name up either
+    third = _load(*(candidates[i] for i in order), ("late", False, _plugin("late", block__toy_block=Toy)))
+    assert ("block", "toy_block") not in third.registry
+    assert "both register it" in {i.name: i for i in third.infos}["late"].refused[0]
+
+
+def test_a_builtin_is_replaced_only_on_purpose_and_the_report_says_so():
+    plugins = _load(("resnet", True, _plugin("resnet", block__basic=Toy)),
+                    ("fast", False, _plugin("fast", block__basic_=Other)))  # fmt: skip
+    entry = plugins.registry.get("block", "basic")
+    assert entry.obj is Other and entry.replaces.plugin == "resnet"
+    assert {i.name: i for i in plugins.infos}["fast"].replaces == ["block 'basic' of plugin 'resnet' (resreg)"]
+
+
+def test_registering_straight_on_a_registry_refuses_a_taken_name_naming_both():
     registry = Registry()
-    with registry.registering_for("first", "dist-one"):
-        registry.register("block", "toy", Toy)
-    with registry.registering_for("second", "dist-two"), pytest.raises(RegistryError) as err:
-        registry.register("block", "toy", Toy)
-    message = str(err.value)
-    assert "'first' (dist-one)" in message and "'second' (dist-two)" in message
-    assert registry.get("block", "toy").plugin == "first"
+    registry.register("block", "toy", Toy, provider=Provider("first", "dist-one"))
+    with pytest.raises(RegistryError, match=r"plugin 'first' \(dist-one\) and plugin 'second' \(dist-two\) both"):
+        registry.register("block", "toy", Toy, provider=Provider("second", "dist-two"))
 
 
 @pytest.mark.parametrize(
@@ -193,8 +263,9 @@ def test_registered_by_import_path_imports_only_when_used(tmp_path, monkeypatch)
     assert registry.build("block", {"type": "lazy", "size": 5}).size == 5 and entry.loaded
     assert sys.modules["lazy_toy"].IMPORTED == [1]
     registry.register("block", "gone", "lazy_toy:Missing")
-    with pytest.raises(RegistryError, match=r"block 'gone' of plugin '\?': cannot import lazy_toy:Missing"):
+    with pytest.raises(ConfigError, match=r"^block 'gone' of plugin '\?': cannot import lazy_toy:Missing: Attr"):
         registry.build("block", "gone")
+    assert entry.error is None and registry.get("block", "gone").error.startswith("AttributeError: module 'lazy_toy'")
     with pytest.raises(RegistryError, match=r"an import path is 'package\.module:attr'"):
         registry.register("block", "bad", "lazy_toy.Lazy")
 
@@ -265,11 +336,13 @@ def test_presets_declared_in_a_packages_yaml_file_register_without_their_anchors
     (package / "broken.yaml").write_text("- not\n- a mapping\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = Registry()
-    registry.register_presets("model", "yaml_presets_plugin")
+    registrar = Registrar(registry, Provider("yaml", "resreg-yaml"))
+    registrar.register_presets("model", "yaml_presets_plugin")
     assert registry.names("model") == ["tiny", "tiny_b"]  # the anchor `_common` is not a preset
     assert registry.get("model", "tiny_b").obj == {"preset": "resnet20", "depths": [1, 1, 1], "shortcut": "B"}
+    assert registry.get("model", "tiny").plugin == "yaml"
     with pytest.raises(RegistryError, match=r"yaml_presets_plugin/broken.yaml: presets are a mapping of name -> spec"):
-        registry.register_presets("model", "yaml_presets_plugin", "broken.yaml")
+        registrar.register_presets("model", "yaml_presets_plugin", "broken.yaml")
 
 
 def test_model_presets_follow_their_chain_and_refuse_cycles_and_non_mappings_in_one_line():
@@ -289,3 +362,43 @@ def test_model_presets_follow_their_chain_and_refuse_cycles_and_non_mappings_in_
         expand_presets("not_a_spec", registry)
     with pytest.raises(ConfigError, match=r"^model.preset: .*did you mean 'wide'"):
         expand_presets("wid", registry)
+
+
+def test_an_error_raised_in_a_components_own_code_names_its_spec_path():
+    def strict(channels: int, *, reduction: int = 4) -> object:
+        """An attention that checks its own arguments.
+
+        Args:
+            reduction: must divide the channels.
+        """
+        if channels % reduction:
+            raise ConfigError(f"reduction {reduction} does not divide {channels} channels")
+        return object()
+
+    class Holder:
+        """A block that builds its attention."""
+
+        def __init__(self, in_chs: int, *, attn: ref("attn") = None) -> None:
+            self.attn = attn(in_chs)
+
+    registry = Registry()
+    registry.register("attn", "strict", strict)
+    registry.register("block", "holder", Holder)
+    with pytest.raises(ConfigError, match=r"^block\.attn: reduction 5 does not divide 16 channels$"):
+        registry.build("block", {"type": "holder", "attn": {"type": "strict", "reduction": 5}}, 16, where="block")
+
+
+def test_the_concepts_page_lists_every_kind_from_the_registry(monkeypatch):
+    from pathlib import Path
+
+    from resreg.registry import DEFAULT_KINDS
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    monkeypatch.syspath_prepend(str(docs))
+    import gen_kinds  # docs/gen_kinds.py, run by mkdocs (docs/gen_pages.py)
+
+    page = gen_kinds.fill((docs / "concepts.md").read_text())
+    assert gen_kinds.MARKER not in page
+    for kind, help in DEFAULT_KINDS.items():
+        assert f"| `{kind}` | {help} |" in page
+    assert "| `attn` | attention on a block's residual branch" in page and "| `channels` |" in page

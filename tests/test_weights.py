@@ -19,7 +19,7 @@ import torch
 
 import resreg
 from resreg.errors import RegistryError, WeightsError
-from resreg.registry import Registry
+from resreg.registry import Provider, Registry
 from resreg.weights import (
     convert_state_dict,
     load_model,
@@ -177,11 +177,10 @@ def test_num_classes_differing_loads_all_but_the_classifier_only_when_asked(resn
 # --- converters and provenance -----------------------------------------------------------------
 def test_registered_converters_run_in_order_and_a_broken_one_is_named():
     registry = Registry()
-    with registry.registering_for("renamer", "renamer-dist"):
-        registry.register("converter", "a_rename", lambda sd: {k.replace("old", "new"): v for k, v in sd.items()})
+    rename = lambda sd: {k.replace("old", "new"): v for k, v in sd.items()}  # noqa: E731
+    registry.register("converter", "a_rename", rename, provider=Provider("renamer", "renamer-dist"))
     assert list(convert_state_dict({"module.old.w": torch.zeros(1)}, registry)) == ["new.w"]
-    with registry.registering_for("broken", "broken-dist"):
-        registry.register("converter", "b_broken", lambda sd: 1 / 0)
+    registry.register("converter", "b_broken", lambda sd: 1 / 0, provider=Provider("broken", "broken-dist"))
     with pytest.raises(WeightsError, match="converter 'b_broken' of plugin 'broken' \\(broken-dist\\) failed"):
         convert_state_dict({}, registry)
 

@@ -9,7 +9,7 @@ module imports neither torch nor timm: they are imported when a model is built o
 from __future__ import annotations
 
 import resreg
-from resreg.registry import Registry
+from resreg.registry import Registrar
 
 #: kind -> name -> "module:attr" (a module of this package, or resreg's public blocks)
 COMPONENTS = {
@@ -33,7 +33,7 @@ COMPONENTS = {
 
 
 @resreg.hookimpl
-def resreg_register(registry: Registry) -> None:
+def resreg_register(registry: Registrar) -> None:
     for kind, table in COMPONENTS.items():
         for name, target in table.items():
             registry.register(kind, name, target)

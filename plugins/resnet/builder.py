@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from resreg.blocks import init_weights
 from resreg.errors import ConfigError
 from resreg.features import FeatureInfo
 from resreg.grad_checkpoint import checkpointed
-from resreg.registry import Registry
+from resreg.registry import Registry, mark_origin, origin_of
 from resreg.schema import ref
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,7 +48,7 @@ class ResNet(nn.Module):
         self.stem_names = [name for name, _ in stem.named_children()]
         self.stem_feature_module = stem.feature_module
         for name, module in stem.named_children():
-            self.add_module(name, module)
+            self.add_module(name, _adopted(module, stem))
         for i, stage in enumerate(stages, start=1):
             self.add_module(f"layer{i}", stage)
         self.num_stages = len(stages)
@@ -68,7 +69,7 @@ class ResNet(nn.Module):
         self.num_classes = num_classes if head is not None else 0
         if head is not None:
             for name, module in head.named_children():
-                self.add_module(name, module)
+                self.add_module(name, _adopted(module, head))
         first_conv = "conv1.0" if isinstance(getattr(self, "conv1", None), nn.Sequential) else "conv1"
         self.pretrained_cfg: dict[str, Any] = {
             "first_conv": first_conv,
@@ -228,14 +229,9 @@ def resnet(
     return model
 
 
-def init_weights(model: nn.Module) -> None:
-    """He initialisation (He et al. 2015, "Delving deep into rectifiers"), BN to identity, as torchvision."""
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-    for module in model.modules():
-        if hasattr(module, "init_last_norm"):
-            module.init_last_norm()
+def _adopted(child: nn.Module, component: nn.Module) -> nn.Module:
+    """A stem's or head's child, marked as part of that component (whose weights `init_weights` may not touch)."""
+    origin = origin_of(component)
+    if origin is not None:
+        mark_origin(child, origin)
+    return child

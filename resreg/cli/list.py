@@ -2,7 +2,8 @@
 
 `resreg list` shows every kind with its names; `resreg list blocks -v` adds each entry's
 parameters with types, defaults and help; `resreg list recipes -v` each recipe's paper and values
-(the preset resolved: every value, its base presets' included).
+(the preset resolved: every value, its base presets' included). A component that cannot be imported
+is marked `[broken: ModuleNotFoundError: ...]` and the listing goes on.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
     width = max((len(e.name) for e in entries), default=4)
     for entry in entries:
         source = entry.plugin if entry.distribution in ("?", entry.plugin) else f"{entry.plugin} ({entry.distribution})"
-        print(f"{entry.name:<{width}}  {source:<22}  {entry.help}")
+        # A lazy component's help line comes from its source; -v imports it to read its parameters.
+        broken = entry.error if args.verbose or not entry.help else None
+        print(f"{entry.name:<{width}}  {source:<22}  " + (f"[broken: {broken}]" if broken else entry.help))
+        if broken:
+            continue
         if args.verbose and kind == "recipe":
             _print_recipe(registry, entry.name)
         elif args.verbose:

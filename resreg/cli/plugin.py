@@ -66,12 +66,13 @@ INIT = '''\
 from __future__ import annotations
 
 import resreg
+from resreg.registry import Registrar
 
 __version__ = "0.1.0"
 
 
 @resreg.hookimpl
-def resreg_register(registry: resreg.Registry) -> None:
+def resreg_register(registry: Registrar) -> None:
     # By import path: the module (and torch) is imported only when the block is built or inspected.
     registry.register("block", "{name}_block", f"{{__name__}}.blocks:Block")
 '''
@@ -99,6 +100,7 @@ class Block(ResidualBlock):
 
     expansion = 1  # output channels are planes * expansion
     zero_init = "bn2"  # the norm `zero_init_last` zeroes
+    builder_init = True  # He init of the convolutions, as resreg's blocks get (False: keep what __init__ sets)
 
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *args: Any, kernel_size: int = 3,
                  **kwargs: Any) -> None:

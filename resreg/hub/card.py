@@ -68,6 +68,9 @@ def model_card(
         front["model-index"] = results
     curves = f"\n## Training curves\n\n![training curves]({CURVES_FILE})\n" if has_curves else ""
     plugins = ", ".join(f"{d} {v}" for d, v in record.get("plugins", {}).items()) or "resreg"
+    # The plugins besides resreg that provide its components: without them the model does not build.
+    needed = [f"{d}=={v}" for d, v in record.get("plugins", {}).items() if d != "resreg"]
+    install = f"```bash\npip install resreg {' '.join(needed)}\n```\n\n" if needed else ""
     return (
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
         f"# {name}\n\n"
@@ -75,6 +78,7 @@ def model_card(
         f"{f' on {dataset}' if dataset else ''}. Built from plugins: {plugins}.\n\n"
         f"## Results\n\n{results_table(rows)}\n{curves}\n"
         "## Use\n\n"
+        f"{install}"
         "```python\n"
         "import resreg\n\n"
         f'model = resreg.create_model("hf-hub:{repo_id}")  # add @<commit sha> to pin this version\n'

@@ -5,6 +5,7 @@ entry point (see pyproject.toml)."""
 from __future__ import annotations
 
 import resreg
+from resreg.registry import Registrar
 
 __version__ = "0.1.0"
 
@@ -25,7 +26,7 @@ PRESETS = {
 
 
 @resreg.hookimpl
-def resreg_register(registry: resreg.Registry) -> None:
+def resreg_register(registry: Registrar) -> None:
     registry.register("attn", "eca", f"{__name__}.parts:eca")
     registry.register("block", "inverted_residual", f"{__name__}.parts:InvertedResidual")
     for name, spec in PRESETS.items():

@@ -29,6 +29,7 @@ class InvertedResidual(ResidualBlock):
 
     zero_init = "bn3"
     act_after_add = False  # a linear bottleneck: nothing follows the addition
+    builder_init = True  # He init (fan-out) of its convolutions, as torchvision's MobileNetV2 initialises them
 
     def __init__(self, in_chs: int, planes: int, stride: int = 1, *args: Any, expand_ratio: float = 6.0,
                  **kwargs: Any) -> None:  # fmt: skip
