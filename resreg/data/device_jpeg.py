@@ -9,6 +9,8 @@ take (`resized_size`, `crop_origin`: the same draws give the same crops).
 What the device cannot decode as PIL would is decoded by PIL in the worker, exactly as with
 `data.decode: cpu` (`load_crop`): PNG and other formats, CMYK and YCCK JPEGs, lossless or arithmetic-coded
 ones, JPEGs turned by an EXIF orientation, truncated files (so they fail with the CPU path's message).
+A JPEG the device decoder refuses all the same is read by PIL in the main process (rare), with the same
+result as the CPU path: its image, or its one-line error.
 """
 
 from __future__ import annotations
@@ -123,7 +125,8 @@ def _decode_jpeg(data: torch.Tensor | list[torch.Tensor], device: torch.device) 
 
 def _device_decodable(data: bytes) -> bool:
     """A whole baseline or progressive JPEG, RGB or grey, upright, within resreg's size limit."""
-    if not data.startswith(_START) or not data.rstrip(b"\0").endswith(_END) or _frame(data) not in _DECODABLE_FRAMES:
+    whole = data.endswith(_END) or data.rstrip(b"\0").endswith(_END)  # zero padding after the end is common
+    if not data.startswith(_START) or not whole or _frame(data) not in _DECODABLE_FRAMES:
         return False
     try:
         with Image.open(io.BytesIO(data)) as image:
