@@ -25,7 +25,14 @@ TINY = {
     "name": "tiny",
     "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
     "data": {"type": "synthetic", "num_images": 128, "image_size": 16, "in_chans": 3, "num_classes": 4},
-    "train": {"preset": "fast", "unit": "step", "length": 4, "batch_size": 32, "eval_every": 2},
+    "train": {
+        "preset": "fast",
+        "unit": "step",
+        "length": 4,
+        "batch_size": 32,
+        "eval_every": 2,
+        "schedule": {"warmup": 0},
+    },
     "engine": {"log_every": 2, "checkpoint_every": 2, "progress": "none"},
 }
 

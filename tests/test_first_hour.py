@@ -250,3 +250,101 @@ def test_the_readme_tour_names_configs_and_runs_that_exist():
         name = re.sub(r"-\d+$", "", run)  # a second run of a config: runs/<name>-2
         assert name in {"cifar10-resnet20", "cifar10-plain20", "quickstart", "quickstart-snapshots"}, run
     assert "apt-get update &&" in readme
+
+
+# --- paths into a run directory where a config belongs (issue 22 item 8) -------------------------------------
+@pytest.fixture
+def quickstart_run(tmp_path: Path) -> Path:
+    """runs/quickstart as `resreg train` leaves it: the resolved config.yaml and checkpoints/last.pt."""
+    from resreg.engine import checkpoint
+
+    run = tmp_path / "runs" / "quickstart"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(load_config("quickstart")))
+    checkpoint.save(run / "checkpoints" / "last.pt", {"step": 1, "model": {"fc.weight": torch.zeros(10, 64)}})
+    return run
+
+
+def one_line(cli_result) -> str:
+    assert cli_result.status == 2 and cli_result.err.count("\n") == 1, cli_result.err
+    return cli_result.err.strip()
+
+
+def test_train_of_a_run_directory_suggests_resume(cli, quickstart_run):
+    err = one_line(cli("train", str(quickstart_run)))
+    assert err == (
+        f"resreg train: error: {quickstart_run} is a run directory, not a config: `resreg train --resume "
+        f"{quickstart_run}` continues it; a new run takes a config (this run's is {quickstart_run}/config.yaml)"
+    )
+
+
+def test_eval_of_a_training_checkpoint_points_to_its_run_directory(cli, quickstart_run):
+    last = quickstart_run / "checkpoints" / "last.pt"
+    err = one_line(cli("eval", str(last)))
+    assert err == (
+        f"resreg eval: error: {last} is a training checkpoint, not a config: use its run directory: "
+        f"resreg eval {quickstart_run} --checkpoint last"
+    )
+    assert "utf-8" not in err
+
+
+def test_eval_of_a_misspelt_run_directory_suggests_the_existing_one(cli, quickstart_run):
+    err = one_line(cli("eval", str(quickstart_run.parent / "quickstrt")))
+    assert f"unknown run directory '{quickstart_run.parent / 'quickstrt'}' (did you mean '{quickstart_run}'?" in err
+    # a bare name is still a shipped config's typo, whatever run directories the folder holds
+    assert "did you mean 'quickstart'?" in one_line(cli("eval", "quickstrt"))
+
+
+# --- one spelling of --input-size ------------------------------------------------------------------------------
+@pytest.mark.parametrize("spelling", [["40", "40"], ["40"], ["40,40"], ["3", "40", "40"], ["3,40,40"]])
+def test_summary_and_export_take_the_same_input_size_spellings(cli, tmp_path, spelling):
+    from resreg.models import create_model
+    from resreg.weights import save_model
+
+    summary = cli("summary", "resnet20", "--input-size", *spelling)
+    assert summary.status == 0 and "input 3x40x40" in summary.out, summary.err
+    save_model(create_model({"preset": "resnet20", "depths": [1, 1, 1]}), tmp_path / "m.safetensors")
+    export = cli("export", str(tmp_path / "m.safetensors"), "--format", "pt2", "--input-size", *spelling)
+    assert export.status == 0, export.err
+    program = torch.export.load(str(tmp_path / "m.pt2"))
+    assert program.module()(torch.randn(2, 3, 40, 40)).shape == (2, 10)  # traced at 40x40
+
+
+def test_a_wrong_channel_count_or_a_bad_input_size_is_one_line_in_both_commands(cli, tmp_path):
+    from resreg.models import create_model
+    from resreg.weights import save_model
+
+    save_model(create_model({"preset": "resnet20", "depths": [1, 1, 1]}), tmp_path / "m.safetensors")
+    export = ["export", str(tmp_path / "m.safetensors"), "--format", "pt2", "--input-size"]
+    for command in (["summary", "resnet20", "--input-size"], export):
+        assert "--input-size: expected H W (or one number for a square)" in one_line(cli(*command, "x,32"))
+        assert "the model takes 3 channel(s), not 1" in one_line(cli(*command, "1,32,32"))
+    assert not (tmp_path / "m.pt2").exists()
+
+
+# --- export of an ensemble config ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_export_takes_an_ensemble_config_as_eval_does(cli, tmp_path):
+    from resreg.models import create_model
+    from resreg.weights import save_model
+
+    members = [create_model({"preset": "resnet20", "depths": [1, 1, 1]}, num_classes=4).eval() for _ in range(2)]
+    for i, member in enumerate(members):
+        save_model(member, tmp_path / f"m{i}.safetensors")
+    config = tmp_path / "ensemble.yaml"
+    paths = ", ".join(f'"${{config_dir}}/m{i}.safetensors"' for i in range(2))
+    config.write_text(f"model: {{type: ensemble, combiner: mean_probs, members: [{paths}]}}\n")
+    result = cli("export", str(config), "--format", "pt2")
+    assert result.status == 0 and result.out.strip() == str(tmp_path / "ensemble.pt2"), result.err
+    x = torch.randn(2, 3, 32, 32)
+    expected = torch.stack([m(x).softmax(-1) for m in members]).mean(0)
+    exported = torch.export.load(str(tmp_path / "ensemble.pt2")).module()(x)
+    assert torch.allclose(exported.exp(), expected, atol=1e-5)  # the ensemble's mean probabilities, as a log
+
+
+def test_export_of_a_config_without_weights_says_what_it_takes(cli, tmp_path):
+    err = one_line(
+        cli("export", str(ROOT / "configs/quickstart.yaml"), "--format", "onnx", "-o", str(tmp_path / "q.onnx"))
+    )
+    assert "a config's model has no trained weights to export; export takes a run dir, a .safetensors file" in err
+    assert "or an ensemble config (ensemble.yaml)" in err and not (tmp_path / "q.onnx").exists()

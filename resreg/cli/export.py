@@ -3,6 +3,7 @@
 resreg export runs/quickstart --format onnx             # runs/quickstart/model.onnx
 resreg export hf-hub:me/resnet20-fmnist --format pt2 -o r20.pt2
 resreg export model.safetensors --format onnx --input-size 64
+resreg export runs/snapshots/ensemble.yaml --format onnx  # an ensemble config: one model, members averaged
 
 ONNX goes through torch.onnx.export(dynamo=True) and carries the preprocessing and class names as
 metadata_props; pt2 is a torch.export program (torch.export.save). The batch dimension is dynamic;
@@ -14,31 +15,52 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from resreg.cli.input_size import add_input_size_argument, parse_input_size
 from resreg.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+ACCEPTED = "a run dir, a .safetensors file, a model folder, hf-hub:owner/name[@rev]"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="a run dir, a .safetensors file, a model folder or hf-hub:owner/name[@rev]")
+    parser.add_argument("source", help=f"{ACCEPTED}, or an ensemble config")
     parser.add_argument("--format", choices=("onnx", "pt2"), required=True, help="ONNX file or torch.export program")
     parser.add_argument("-o", "--output", type=Path, help="the file to write (default: beside the source, or ./NAME)")
-    parser.add_argument("--input-size", type=int, nargs="+", metavar="PIXELS",
-                        help="height and width of the traced input (one number: square)")  # fmt: skip
+    add_input_size_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from resreg.export import FORMATS, export
-    from resreg.weights import load_model
 
-    size = args.input_size
-    if size is not None and (len(size) not in (1, 2) or min(size) < 1):
-        raise ConfigError(f"--input-size takes one or two positive numbers (height width), got {size}")
     source = args.source.removeprefix("local-dir:")
-    model = load_model(source)
+    model = load_exportable(source)
+    size = parse_input_size(args.input_size, model.pretrained_cfg["input_size"][0])
     output = args.output or default_output(source, FORMATS[args.format])
-    path = export(model, output, args.format, input_size=None if size is None else (size[0], size[-1]))
+    path = export(model, output, args.format, input_size=size)
     print(path)
     return 0
+
+
+def load_exportable(source: str) -> torch.nn.Module:
+    """The model of a saved-model source, or of an ensemble config (`ensemble.yaml`, as `resreg eval` takes it)."""
+    from resreg.models import create_model
+    from resreg.weights import load_model
+
+    if Path(source).suffix not in (".yaml", ".yml"):
+        return load_model(source)
+    from resreg.config import load_config
+
+    spec = load_config(source).get("model")
+    if not isinstance(spec, dict) or spec.get("type") != "ensemble":
+        raise ConfigError(
+            f"{source}: a config's model has no trained weights to export; export takes {ACCEPTED} "
+            "or an ensemble config (ensemble.yaml)"
+        )
+    return create_model(spec)
 
 
 def default_output(source: str, suffix: str) -> Path:

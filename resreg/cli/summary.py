@@ -1,30 +1,21 @@
 """Show a model's parts with output shapes, parameters and MACs (multiply-adds), and the totals.
 
 resreg summary resnet50
-resreg summary configs/cifar10/resnet110.yaml --input-size 3,32,32
+resreg summary configs/cifar10/resnet110.yaml --input-size 64 64
 """
 
 from __future__ import annotations
 
 import argparse
 
+from resreg.cli.input_size import add_input_size_argument, parse_input_size
 from resreg.errors import ConfigError, did_you_mean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a model preset (resreg list models) or a config file or name")
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the model spec (depths=[2,2,2])")
-    parser.add_argument("--input-size", help="C,H,W of one input image (default: the model's own)")
-
-
-def parse_input_size(text: str) -> tuple[int, ...]:
-    try:
-        size = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        size = ()
-    if len(size) != 3 or min(size) < 1:
-        raise ConfigError(f"--input-size: expected C,H,W with positive integers (3,224,224), got {text!r}")
-    return size
+    add_input_size_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,12 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if not config.get("model"):
         raise ConfigError(f"{args.model}: the config has no model section")
     model = create_model(config["model"], registry=registry)
-    size = parse_input_size(args.input_size) if args.input_size else tuple(model.pretrained_cfg["input_size"])
-    in_chans = model.pretrained_cfg["input_size"][0]
-    if size[0] != in_chans:
-        raise ConfigError(
-            f"--input-size: the model takes {in_chans} channels, got {size[0]}; add the override in_chans={size[0]}"
-        )
+    in_chans, *saved_size = model.pretrained_cfg["input_size"]
+    size = (in_chans, *(parse_input_size(args.input_size, in_chans) or saved_size))
     try:
         summary = summarize(model, size)
     except RuntimeError as exc:  # e.g. an image too small for the stem and pooling
