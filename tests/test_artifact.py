@@ -28,7 +28,8 @@ FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 TINY = {
     "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
     "data": {"type": "fashion_mnist", "limit": 256, "val_split": 64},
-    "train": {"preset": "fast", "unit": "step", "length": 4, "batch_size": 32, "eval_every": 4},
+    "train": {"preset": "fast", "unit": "step", "length": 4, "batch_size": 32, "eval_every": 4,
+              "schedule": {"warmup": 0}},
     "engine": {"log_every": 2, "checkpoint_every": 100, "progress": "none"},
     "eval": {"splits": ["val"], "batch_size": 500},
 }

@@ -62,7 +62,7 @@ CONFIG = {
     "model": {"type": "nonorm"},
     "data": {"type": "synthetic", "num_images": 512, "image_size": 16, "num_classes": 4},
     "train": {"preset": "fast", "unit": "step", "length": 16, "batch_size": 64, "eval_every": 16, "lr": 0.1,
-              "augment": {"crop_padding": 2, "hflip": True}},
+              "augment": {"crop_padding": 2, "hflip": True}, "schedule": {"warmup": 0}},
     "engine": {"log_every": 1, "checkpoint_every": 0, "progress": "lines", "threads": 1, "precision": "fp32",
                "channels_last": False},
 }  # fmt: skip

@@ -128,8 +128,8 @@ def test_trains_pushes_records_the_dependency_and_names_it_when_absent(site, tmp
     run_dir = tmp_path / "runs" / "se20"
     short = [
         "data={type: synthetic, num_images: 64, in_chans: 1, num_classes: 10}", "model.block=inverted_residual",
-        "train.unit=step", "train.length=3", "train.batch_size=16", "eval.batch_size=16", "engine.log_every=1",
-        "engine.progress=none", "engine.precision=fp32", "engine.channels_last=false",
+        "train.length=3 steps", "train.eval_every=1 step", "train.batch_size=16", "eval.batch_size=16",
+        "engine.log_every=1", "engine.progress=none", "engine.precision=fp32", "engine.channels_last=false",
     ]  # fmt: skip
     hub_env = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_TOKEN": "hf_resreg_test"}
     with HubServer() as hub:

@@ -27,7 +27,8 @@ CONFIG = {
     "name": "signals",
     "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [8, 8, 8], "shortcut": "B"},
     "data": {"type": "synthetic", "num_images": 256, "image_size": 16, "num_classes": 4},
-    "train": {"preset": "fast", "unit": "step", "length": 100000, "batch_size": 32, "eval_every": 100000},
+    "train": {"preset": "fast", "unit": "step", "length": 100000, "batch_size": 32, "eval_every": 100000,
+              "schedule": {"warmup": 0}},
     "engine": {"threads": 1, "log_every": 10, "checkpoint_every": 0, "progress": "lines", "precision": "fp32"},
 }  # fmt: skip
 
