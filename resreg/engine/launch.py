@@ -13,15 +13,13 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
-
-from resreg.config.run_config import RunConfig
-from resreg.engine import distributed, report
-from resreg.engine.assemble import build_data
-from resreg.engine.precision import usable_cores
 from resreg.errors import ConfigError
-from resreg.registry import Registry
+
+if TYPE_CHECKING:
+    from resreg.config.run_config import RunConfig
+    from resreg.registry import Registry
 
 #: The exit status of a run stopped by SIGTERM or SIGUSR1 (SLURM's time limit, preemption) after
 #: it saved its checkpoint: `resreg train --resume RUN_DIR` continues it (EX_TEMPFAIL of sysexits.h:
@@ -37,6 +35,12 @@ def check_before_spawning(config: RunConfig, nproc: int, registry: Registry) -> 
     """What `--nproc N` checks once, before it starts N processes that would each report the same
     error: the recipe, the data set (it is loaded) and the batch's split over the processes. Warns
     when the processes outnumber the GPUs (or, without GPUs, the cores this process may use)."""
+    import torch  # here, not at the top: a sweep imports this module's statuses without torch
+
+    from resreg.engine import distributed, report
+    from resreg.engine.assemble import build_data
+    from resreg.engine.precision import usable_cores
+
     recipe = config.require_recipe(registry)
     build_data(config, registry)
     if recipe.batch_size % nproc:
@@ -56,6 +60,8 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
+
+    from resreg.engine.precision import usable_cores
 
     # Each process gets its share of the cores (torchrun would say it sets 1 and warn about it).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // nproc)))
