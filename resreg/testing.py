@@ -223,7 +223,7 @@ def check_save_load(spec: Any, registry: Registry) -> None:
     torch.manual_seed(0)
     model = create_model(spec, registry=registry).eval()
     with tempfile.TemporaryDirectory() as folder:
-        path = save_model(model, Path(folder) / MODEL_FILE)
+        path = save_model(model, Path(folder) / MODEL_FILE, registry=registry)
         again = load_model(path, registry=registry).eval()
     assert again.resreg_spec == model.resreg_spec, "the loaded model has another spec"
     theirs = again.state_dict()
