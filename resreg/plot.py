@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from resreg.errors import ConfigError, DataError
 from resreg.io import atomic_path, read_json_lines
@@ -97,11 +97,9 @@ def draw(runs: Sequence[Curves], *, title: str | None = None) -> Figure:
     for i, run in enumerate(runs):
         colour = palette[i % len(palette)]  # one colour per run: its thin and bold lines belong together
         if run.train:
-            axes.plot(*zip(*run.train, strict=True), color=colour, linewidth=THIN)
-        if run.held_out:
-            axes.plot(*zip(*run.held_out, strict=True), color=colour, linewidth=BOLD, label=run.name)
-        else:  # a run without evaluations still gets its legend entry
-            axes.plot([], [], color=colour, linewidth=BOLD, label=run.name)
+            _curve(axes, run.train, color=colour, linewidth=THIN)
+        # a run without evaluations still gets its legend entry
+        _curve(axes, run.held_out, color=colour, linewidth=BOLD, label=run.name)
     held_out = {r.held_out_name.removesuffix("_error") for r in runs if r.held_out}
     axes.set_xlabel("iterations")
     axes.set_ylabel("error (%)")
@@ -111,3 +109,9 @@ def draw(runs: Sequence[Curves], *, title: str | None = None) -> Figure:
     if title:
         axes.set_title(title)
     return figure
+
+
+def _curve(axes: Any, points: list[tuple[int, float]], **style: Any) -> None:
+    """A line through `points`; a single point (a run evaluated once) is a dot, as a line through it draws nothing."""
+    steps, errors = zip(*points, strict=True) if points else ((), ())
+    axes.plot(steps, errors, marker="o" if len(points) == 1 else "", markersize=style["linewidth"] * 2.5, **style)

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
 from resreg.plot import BOLD, THIN, draw, plot_runs, read_curves
@@ -106,3 +108,18 @@ def test_a_dir_without_metrics_is_a_one_line_error(tmp_path, make, message):
 def test_unknown_output_format_is_a_one_line_error(tmp_path):
     result = resreg("plot", str(_run(tmp_path / "r", _rows(0.4))), "-o", "fig.xyz", cwd=tmp_path)
     assert result.returncode == 2 and "unknown image format 'xyz'" in result.stderr and "png" in result.stderr
+
+
+def test_a_test_curve_of_one_evaluation_is_drawn_as_a_dot(tmp_path):
+    rows = [{"step": s, "train_error": 0.5 - s / 1000} for s in range(0, 200, 20)] + [{"step": 200, "test_error": 0.3}]
+    run = _run(tmp_path / "short", rows)
+    result = resreg("plot", str(run), "-o", str(tmp_path / "short.png"), cwd=tmp_path)
+    assert result.returncode == 0 and (tmp_path / "short.png").is_file(), result.stderr
+    # what the picture shows where the single test error lies: the run's colour, not the background
+    figure = draw([read_curves(run)])
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())
+    x, y = figure.axes[0].transData.transform((200, 30.0))
+    seen = pixels[round(pixels.shape[0] - y), round(x), :3] / 255
+    colour = to_rgb(figure.axes[0].get_lines()[-1].get_color())
+    assert np.allclose(seen, colour, atol=0.05), (seen, colour)
