@@ -19,13 +19,13 @@ from typing import Any
 
 from resreg.artifact import architecture_of, timm_config
 from resreg.errors import ConfigError, ResregError, WeightsError
-from resreg.hub.card import final_metrics, model_card, read_metrics
+from resreg.hub.card import final_metrics, model_card
 from resreg.hub.client import parse_repo_ref
 from resreg.hub.pull import download
 from resreg.hub.push import Pushed, Upload, commit_files, opened_header
 from resreg.hub.record import check_publishable, published_config
 from resreg.hub.resreg_yaml import dump_resreg_yaml, resreg_record
-from resreg.io import write_text_atomic
+from resreg.io import read_json_lines, write_text_atomic
 from resreg.layout import (
     CARD_FILE,
     CURVES_FILE,
@@ -81,7 +81,7 @@ def upload_files(source: Path, repo_id: str, *, message: str | None = None, regi
     train = published_config(_run_config(run_dir / RUN_CONFIG_FILE), run_dir) if run_dir else None
     preprocessing = opened.preprocessing  # input size, normalisation, class names (resreg.artifact)
     record = resreg_record(spec, components, train, preprocessing.to_json() if preprocessing else None)
-    rows = read_metrics(run_dir / METRICS_FILE) if run_dir else []
+    rows = read_json_lines(run_dir / METRICS_FILE) if run_dir else []
     if rows:
         record["metrics"] = final_metrics(rows)
     curves = run_dir / CURVES_FILE if run_dir and (run_dir / CURVES_FILE).is_file() else None

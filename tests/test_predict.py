@@ -126,13 +126,13 @@ def _evaluator_top1(run_dir: Path, count: int) -> tuple[list[int], torch.Tensor]
     from resreg.config import validate_config
     from resreg.data.loader import make_loader
     from resreg.engine import rundir
-    from resreg.engine.run import build_data, build_recipe
+    from resreg.engine.assemble import build_data
     from resreg.plugins import get_registry
 
     registry = get_registry()
     config = validate_config(rundir.read_run_config(run_dir, []), str(run_dir), registry)
-    recipe = build_recipe(config, registry)
-    data = build_data(config, registry, recipe.data_args())
+    recipe = config.recipe
+    data = build_data(config, registry)
     test = data.test.head(count)
     loader = make_loader(test, batch_size=count, train=False, augment=recipe.augment,
                          device=torch.device("cpu"), seed=0, stats=data)  # fmt: skip
