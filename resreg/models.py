@@ -30,7 +30,6 @@ __all__ = [
     "WEIGHTS_KEYS",
     "create_model",
     "create_model_from_data",
-    "create_resolved_model",
     "expand_presets",
     "list_models",
     "resolve_model_spec",
@@ -74,15 +73,7 @@ def create_model(
     if is_located(name_or_spec) and untrusted_origin() is None:  # hf-hub:owner/name, local-dir:/path
         spec.pop("preset")
         return create_located_model(name_or_spec, pretrained=pretrained, registry=registry, **spec)
-    return create_resolved_model(resolve_model_spec(spec, registry), pretrained=pretrained, registry=registry)
-
-
-def create_resolved_model(
-    spec: Mapping[str, Any], *, pretrained: str | None = None, registry: Registry
-) -> torch.nn.Module:
-    """Build a spec `resolve_model_spec` returned (a validated config's model: resreg.config.RunConfig),
-    with the weights `pretrained` or its `pretrained:` key names."""
-    spec = dict(spec)
+    spec = resolve_model_spec(spec, registry)
     weights = {k: spec.pop(k) for k in WEIGHTS_KEYS if k in spec}
     pretrained = pretrained or weights.get("pretrained")
     if untrusted_origin() is not None:  # built from data: its weights come from that same file, nothing else
