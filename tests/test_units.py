@@ -39,7 +39,7 @@ def test_the_unit_trap_is_refused_in_one_line_that_lists_the_bare_counts_and_the
     line = result.err.strip()
     assert "\n" not in line
     assert "train.unit=step, but preset 'fast' counts epochs" in line
-    assert "eval_every: 1" in line and "train.eval_every='1 epochs'" in line
+    assert "eval_every: 1" in line and "train.eval_every='1 epoch'" in line
     assert "length" not in line  # the quickstart's own length: 2 is the user's, in the unit they now set
 
 

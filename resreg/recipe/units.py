@@ -39,6 +39,6 @@ def to_steps(value: Count, unit: Unit, steps_per_epoch: int, where: str) -> int:
 
 
 def with_unit(value: Count, unit: Unit) -> str:
-    """The count written with its unit ("0.3 epochs"): how to restate a bare number."""
+    """The count written with its unit ("0.3 epochs", "1 epoch"): how to restate a bare number."""
     number, own_unit = parse_count(value, "")
-    return f"{number:g} {own_unit or unit}s"
+    return f"{number:g} {own_unit or unit}{'' if number == 1 else 's'}"
