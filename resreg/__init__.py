@@ -18,7 +18,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "create_model": "resreg.models",
+    "load_model": "resreg.models",
     "list_models": "resreg.models",
+    "BuildContext": "resreg.models",
     "predict": "resreg.prediction",  # not resreg.predict: a submodule of that name would shadow the function
     "load_config": "resreg.config",
     "validate_config": "resreg.config",

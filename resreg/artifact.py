@@ -23,13 +23,9 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resreg.config.model_spec import resolve_model_spec
 from resreg.errors import WeightsError
-from resreg.hub.resreg_yaml import read_resreg_yaml
-from resreg.layout import RESREG_FILE, TIMM_CONFIG_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -182,22 +178,6 @@ def read_header(metadata: Mapping[str, str], tensors: dict[str, torch.Tensor], w
     return Preprocessing.from_json(data, where, mean_image)
 
 
-def read_folder(folder: Path) -> Preprocessing | None:
-    """The record of a resreg folder or repo (`resreg.yaml`'s `pretrained_cfg:`) or a timm one (`config.json`)."""
-    if (folder / RESREG_FILE).is_file():
-        record = read_resreg_yaml(folder / RESREG_FILE)
-        if "pretrained_cfg" in record:
-            return Preprocessing.from_json(record["pretrained_cfg"], str(folder / RESREG_FILE))
-    if (folder / TIMM_CONFIG_FILE).is_file():
-        try:
-            config = json.loads((folder / TIMM_CONFIG_FILE).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise WeightsError(f"{folder / TIMM_CONFIG_FILE}: not a readable timm config ({exc})") from None
-        if isinstance(config, Mapping):
-            return from_timm_config(config, str(folder / TIMM_CONFIG_FILE))
-    return None
-
-
 def from_timm_config(config: Mapping[str, Any], where: str) -> Preprocessing | None:
     """The record in a timm `config.json` (its `pretrained_cfg`, with `label_names` at the top level), if any."""
     cfg = config.get("pretrained_cfg")
@@ -227,22 +207,6 @@ def timm_config(model_spec: dict[str, Any], record: Preprocessing | None, archit
         config["label_names"] = labels
     config["resreg"] = {"spec": model_spec}
     return config
-
-
-def architecture_of(spec: Mapping[str, Any], registry: Any) -> str:
-    """The preset this spec is (class and channel counts aside), e.g. `resnet20`; else its builder's name."""
-    ignored = ("num_classes", "in_chans")
-    wanted = {k: v for k, v in spec.items() if k not in ignored}
-    for name in registry.names("model"):
-        if name.startswith("_"):
-            continue
-        try:
-            preset = resolve_model_spec(name, registry)
-        except Exception:  # a preset that does not resolve here is simply not this one
-            continue
-        if {k: v for k, v in preset.items() if k not in ignored} == wanted:
-            return name
-    return str(spec.get("type", "model"))
 
 
 # --- checks -------------------------------------------------------------------------------------

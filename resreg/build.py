@@ -1,97 +1,139 @@
 """Building a model from its spec: the step every way of making a model goes through.
 
 `build_spec` expands the presets, checks the arguments and calls the builder; the built module keeps
-its full spec in `model.resreg_spec`, so saving a model saves what rebuilds it. Weights are not its
-concern: `resreg.models.create_model` adds `pretrained:` on top, `resreg.weights.load_model` fills a
-model built from the spec its file carries.
+its full spec in `model.resreg_spec`, and the plugin distribution of each component it uses in
+`model.resreg_components`, so saving a model saves what rebuilds it and what to install for that.
+Weights are not its concern: `resreg.loading` adds them on top.
+
+Everything a build needs besides the spec travels in a `BuildContext`, as an argument: the registry,
+whether the spec is the caller's own or was read from data (and from where), and how to make a
+member model. A builder that needs more than its arguments (an ensemble, which builds members)
+declares a first positional parameter `context`; one that only builds components declares
+`registry` (`def resnet(registry, /, *, ...)`) and is handed the registry.
 
 A spec read from data (a file header, a repo's resreg.yaml) is built with `create_model_from_data`:
-checked by `resreg.trust` first, sized on the meta device against the tensors it must hold, and
-built with no weight source of its own (see `untrusted_origin`).
+checked by `resreg.trust` first, sized on the meta device against the tensors it must hold, and built
+in a context that says where it came from, so it gets no weight source of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-from collections.abc import Iterator, Mapping
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from resreg.config.model_spec import WEIGHTS_KEYS, resolve_model_spec
 from resreg.errors import ConfigError, ResregError, WeightsError
-from resreg.plugins import get_registry
-from resreg.registry import Registry
+from resreg.registry import Registry, takes_registry
 from resreg.trust import check_untrusted_spec
+from resreg.weights.provenance import provenance
 
 if TYPE_CHECKING:
     import torch
 
-#: the file or repo an untrusted spec being built came from (None while building a trusted one)
-_UNTRUSTED: contextvars.ContextVar[str | None] = contextvars.ContextVar("resreg_untrusted_origin", default=None)
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a builder may need besides its arguments: handed to a builder declared `def b(context, /, *, ...)`.
+
+    Attributes:
+        registry: the registry the spec is built from (components, presets, converters).
+        member_loader: makes a member model from any model source in a context (see `member`):
+            resreg.loading's `member_model`, which refuses sources other than inline specs and preset
+            names when the spec is untrusted.
+        origin: the file or repo an untrusted spec was read from; None for the caller's own spec.
+        plugins: how each plugin went (`resreg.plugins.PluginInfo`), to name a disabled or broken one
+            that a spec needs.
+    """
+
+    registry: Registry
+    member_loader: Callable[[Any, BuildContext, str], torch.nn.Module]
+    origin: str | None = None
+    plugins: Sequence[Any] = ()
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the spec is the caller's own (a Python call, a config, the CLI), not data read from a source."""
+        return self.origin is None
+
+    def untrusted(self, origin: str) -> BuildContext:
+        """This context for a spec read from `origin` (a file or repo)."""
+        return dataclasses.replace(self, origin=origin)
+
+    def member(self, source: Any, where: str) -> torch.nn.Module:
+        """A member model (of an ensemble) from `source`, built in this context; `where` names it in errors."""
+        return self.member_loader(source, self, where)
 
 
-def build_spec(spec: Any, registry: Registry) -> torch.nn.Module:
+def build_spec(spec: Any, context: BuildContext) -> torch.nn.Module:
     """Resolve `spec` (presets, argument checks) and build it, without its weights keys (`pretrained*`)."""
-    spec = {k: v for k, v in resolve_model_spec(spec, registry).items() if k not in WEIGHTS_KEYS}
-    return build_resolved(spec, registry)
+    spec = {k: v for k, v in resolve_model_spec(spec, context.registry).items() if k not in WEIGHTS_KEYS}
+    return build_resolved(spec, context)
 
 
-def build_resolved(spec: dict[str, Any], registry: Registry) -> torch.nn.Module:
+def build_resolved(spec: dict[str, Any], context: BuildContext) -> torch.nn.Module:
     """Build a resolved spec (`resolve_model_spec`, weights keys removed) and record it on the model."""
+    registry = context.registry
     try:
-        model = registry.build_model(spec, where="model")  # a builder that asks for the registry gets it
+        entry, args = registry.validate("builder", spec, "model")
+        if _takes_context(entry.obj):
+            model = entry.obj(context, **args)
+        else:
+            model = entry.obj(registry, **args) if takes_registry(entry.obj) else entry.obj(**args)
     except ConfigError as exc:  # raised by the builder itself: name the section it came from
         message = str(exc)
         raise ConfigError(message if message.startswith("model") else f"model.{message}") from None
     # A builder may record a more self-contained spec itself (an ensemble inlines its members).
     model.resreg_spec = getattr(model, "resreg_spec", None) or spec
+    model.resreg_components = provenance(model.resreg_spec, registry)
     return model
 
 
-def untrusted_origin() -> str | None:
-    """The file or repo whose spec is being built by `create_model_from_data`; None for a trusted spec.
-
-    A builder that takes model sources (an ensemble's members) accepts only inline specs while this
-    is set: a member named by a path, a run dir or a repo would make data choose what is read.
-    """
-    return _UNTRUSTED.get()
+def _takes_context(builder: Any) -> bool:
+    """Whether a builder's first parameter is a positional `context` (a `BuildContext`)."""
+    target = builder.__init__ if inspect.isclass(builder) else builder
+    parameters = [p for p in inspect.signature(target).parameters.values() if p.name != "self"]
+    return bool(parameters) and parameters[0].name == "context" and parameters[0].kind in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )  # fmt: skip
 
 
 def create_model_from_data(
-    spec: Any, *, where: str, registry: Registry | None = None, tensors: Mapping[str, torch.Tensor] | None = None
+    spec: Any, context: BuildContext, *, where: str, tensors: Mapping[str, torch.Tensor] | None = None
 ) -> torch.nn.Module:
     """Build a model from a spec read from data (a file header, a repo's resreg.yaml or config.json).
 
     The spec is checked by `resreg.trust.check_untrusted_spec` (no weight sources, paths, repos or
     pickle switches), then, when the `tensors` it must hold are given, built on the meta device to
-    check that it is no bigger than they are, and only then built for real. Anything a builder raises
-    on such data becomes a one-line `WeightsError` naming `where`.
+    check that it is no bigger than they are, and only then built for real, in a context whose
+    `origin` is `where`. Anything a builder raises on such data becomes a one-line `WeightsError`
+    naming `where`.
     """
-    registry = get_registry() if registry is None else registry
     spec = check_untrusted_spec(spec, where)
-    token = _UNTRUSTED.set(where)
+    context = context.untrusted(where)
     try:
         if tensors is not None:
-            _check_size(spec, registry, tensors, where)
+            _check_size(spec, context, tensors, where)
         with _module_limit(tensors, where):
-            return build_spec(spec, registry)
+            return build_spec(spec, context)
     except ResregError as exc:  # e.g. `model.depths: ...`: say which file the spec came from
         message = str(exc)
         raise type(exc)(message if message.startswith(where) else f"{where}: {message}") from None
     except Exception as exc:  # RecursionError, MemoryError, ...: a builder choking on data it was never meant to get
         message = " ".join(str(exc).split())[:300]
         raise WeightsError(f"{where}: the model spec cannot be built ({type(exc).__name__}: {message})") from None
-    finally:
-        _UNTRUSTED.reset(token)
 
 
-def _check_size(spec: dict[str, Any], registry: Registry, tensors: Mapping[str, Any], where: str) -> None:
+def _check_size(spec: dict[str, Any], context: BuildContext, tensors: Mapping[str, Any], where: str) -> None:
     """Refuse a spec whose model is far bigger than the file: built on the meta device, so it costs no memory."""
     import torch
 
     try:
         with torch.device("meta"), _module_limit(tensors, where):
-            model = build_spec(spec, registry)
+            model = build_spec(spec, context)
     except ResregError:
         raise
     except Exception:  # a builder that needs real tensors: the real build below reports what is wrong

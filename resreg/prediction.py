@@ -1,6 +1,6 @@
 """Classify your own images: `predict(model, images, top_k=5)`.
 
-    model = resreg.weights.load_model("hf-hub:me/resnet20-fmnist")
+    model = resreg.load_model("hf-hub:me/resnet20-fmnist")
     for p in resreg.predict(model, ["shoe.png", "photos/"], top_k=3):
         print(p.image, p.labels[0], p.probabilities[0])
 

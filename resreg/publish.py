@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from resreg.artifact import architecture_of, timm_config
+from resreg.artifact import timm_config
 from resreg.errors import ConfigError, ResregError, WeightsError
 from resreg.hub.card import final_metrics, model_card
 from resreg.hub.client import parse_repo_ref
@@ -36,9 +36,11 @@ from resreg.layout import (
     RUN_CONFIG_FILE,
     TIMM_CONFIG_FILE,
 )
+from resreg.loading.sources import open_source
+from resreg.models import architecture_of, load_model
 from resreg.plugins import get_registry
 from resreg.registry import Registry
-from resreg.weights import load_model, open_source, provenance
+from resreg.weights import provenance
 
 
 def push(
@@ -73,7 +75,7 @@ def upload_files(source: Path, repo_id: str, *, message: str | None = None, regi
     registry = get_registry() if registry is None else registry
     run_dir = source if source.is_dir() else None
     weights = source / MODEL_FILE if run_dir else source
-    opened = open_source(weights, registry=registry)  # proves the file is whole before it is published
+    opened = open_source(weights, registry)  # proves the file is whole before it is published
     if opened.spec is None:
         raise WeightsError(f"{weights}: carries no model spec; save it with resreg.weights.save_model to push it")
     spec = opened.spec

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from resreg.errors import ResregError
 from resreg.layout import MODEL_FILE
-from resreg.models import create_model
+from resreg.models import create_model, load_model
 from resreg.plugins import get_plugins
 from resreg.registry import contract_problem
-from resreg.weights import load_model, save_model
+from resreg.weights import save_model
 
 if TYPE_CHECKING:
     import torch
@@ -223,7 +223,7 @@ def check_save_load(spec: Any, registry: Registry) -> None:
     torch.manual_seed(0)
     model = create_model(spec, registry=registry).eval()
     with tempfile.TemporaryDirectory() as folder:
-        path = save_model(model, Path(folder) / MODEL_FILE, registry=registry)
+        path = save_model(model, Path(folder) / MODEL_FILE)
         again = load_model(path, registry=registry).eval()
     assert again.resreg_spec == model.resreg_spec, "the loaded model has another spec"
     theirs = again.state_dict()

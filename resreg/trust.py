@@ -8,14 +8,16 @@ file) when it
 
 - names a weight source or switches loading behaviour: `pretrained`, `pretrained_allow_pickle`,
   any other `pretrained_*` key, or a key that names a path, file, folder, URL, repo or checkpoint;
-- holds a value that reads as a path, a URL or a repo (`/`, `\\`, `~`, a leading `.`, `://`,
-  `hf-hub:`, a weights or config file name), or a control character (messages stay one line);
+- holds a value that reads as a path, a URL or a repo (`/`, `\\`, `~`, a leading `.`, a scheme
+  such as `hf-hub:` or `C:`, a weights or config file name), or a control character (messages stay
+  one line);
 - is not plain data of a sane size (nesting deeper than `MAX_DEPTH`, more than `MAX_NODES` values,
   strings longer than `MAX_STRING`, keys that are not strings).
 
 Pickles are never enabled by data: only the caller's own `allow_pickle=True` (or
 `pretrained_allow_pickle: true` in their config) turns them on. Ensemble members of an untrusted
-spec must be inline specs whose weights are in the same file (see `resreg.models.untrusted_origin`).
+spec must be inline specs whose weights are in the same file (the spec is built in a
+`resreg.build.BuildContext` that says where it came from).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ DATA_KEYS = frozenset({"pretrained_cfg", "label_names"})
 #: file names a value must not end with: weights, pickles, configs
 _FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pkl", ".pickle", ".npz", ".yaml", ".yml", ".json")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: a scheme or drive before a colon: hf-hub:, local-dir:, file:, https:, C: (no name in a spec has one)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*:")
 
 
 def check_untrusted_spec(spec: Any, where: str) -> dict[str, Any]:
@@ -111,15 +115,13 @@ def _check_string(text: str, key_path: str, where: str) -> None:
 
 
 def _looks_like_a_location(text: str) -> bool:
-    lowered = text.lower()
     return (
         "/" in text
         or "\\" in text
         or text.startswith(("~", "."))
         or "://" in text
-        or lowered.startswith(("hf-hub:", "hf_hub:", "file:", "local-dir:"))
-        or lowered.endswith(_FILE_SUFFIXES)
-        or (len(text) >= 2 and text[1] == ":" and text[0].isalpha())  # C:..., a Windows drive
+        or _SCHEME.match(text) is not None
+        or text.lower().endswith(_FILE_SUFFIXES)
     )
 
 

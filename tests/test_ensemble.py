@@ -9,8 +9,9 @@ import torch
 
 import resreg
 from resreg.errors import ConfigError
+from resreg.models import load_model
 from resreg.plugins import get_registry
-from resreg.weights import load_model, save_model
+from resreg.weights import save_model
 
 SMALL = {"preset": "resnet20", "depths": [1, 1, 1]}
 

@@ -22,7 +22,8 @@ import torch
 import yaml
 
 import resreg
-from resreg.weights import load_model, save_model
+from resreg.models import load_model
+from resreg.weights import save_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hub_server import HubServer
@@ -178,7 +179,7 @@ def test_timm_push_to_hf_hub_loads_into_the_resreg_preset(hub, tmp_path):
     python(hub, tmp_path / "home", code)
     code = (
         "import torch, timm, resreg\n"
-        "from resreg.weights import load_model\n"
+        "from resreg.models import load_model\n"
         "ref = timm.create_model('resnet18', pretrained=False).eval()\n"
         f"ref.load_state_dict(torch.load({str(tmp_path / 'timm.pt')!r}))\n"
         "x = torch.randn(2, 3, 64, 64)\n"
@@ -291,7 +292,7 @@ def test_offline_loading_from_the_cache_opens_no_socket(hub, pushed, tmp_path):
         "import socket, torch, resreg, resreg.plugins\n"
         "from pytest_socket import disable_socket\n"
         "from resreg.cli.main import main\n"
-        "from resreg.weights import load_model\n"
+        "from resreg.models import load_model\n"
         "resreg.plugins.get_plugins()\n"
         "disable_socket(allow_unix_socket=False)  # any socket from here on raises\n"
         "try:\n"

@@ -21,12 +21,13 @@ import yaml
 from PIL import Image
 
 import resreg
-from resreg.artifact import Preprocessing, architecture_of
+from resreg.artifact import Preprocessing
 from resreg.cli.main import main
 from resreg.errors import ConfigError
+from resreg.models import architecture_of, load_model
 from resreg.plugins import get_registry
 from resreg.prediction import ImageWarning, predict
-from resreg.weights import load_model, save_model
+from resreg.weights import save_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hub_server import HubServer

@@ -36,3 +36,14 @@ def test_training_hooks_are_typed_with_run_info_which_the_engines_run_satisfies(
         assert inspect.signature(hook).parameters["run"].annotation == "RunInfo", hook.__name__
     fields = {f.name for f in dataclasses.fields(Run)}
     assert set(RunInfo.__annotations__) <= fields
+
+
+def test_the_build_path_runs_on_arguments_not_ambient_state():
+    # Whether a spec is trusted travels in a BuildContext argument: a context variable would be lost by
+    # a builder that builds in another thread, and a security property must not depend on that.
+    import resreg.models
+
+    sources = Path(resreg.__file__).parent.rglob("*.py")
+    assert not [p for p in sources if "ContextVar" in p.read_text() or "contextvars" in p.read_text()]
+    assert not hasattr(resreg.models, "untrusted_origin")
+    assert resreg.BuildContext is resreg.models.BuildContext

@@ -116,7 +116,7 @@ def _final(run_dir: Path, key: str) -> float:
 
 @pytest.mark.slow
 def test_the_table_holds_each_group_with_the_mean_of_its_seeds(finished_sweep):
-    from resreg.weights import load_model
+    from resreg.models import load_model
 
     root, _, result = finished_sweep
     out = root / "out"

@@ -17,8 +17,9 @@ import yaml
 
 import resreg
 from resreg.errors import RegistryError, WeightsError
+from resreg.models import load_model, load_pretrained
 from resreg.plugins import reset_plugins
-from resreg.weights import load_model, load_pretrained, save_model
+from resreg.weights import save_model
 
 SMALL = {"preset": "resnet20", "depths": [1, 1, 1]}
 

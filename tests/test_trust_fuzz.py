@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 import resreg
 from resreg.cli.main import main
 from resreg.errors import ResregError
-from resreg.weights import load_model, save_model
+from resreg.models import load_model
+from resreg.weights import save_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hub_server import HubServer, Repo

@@ -19,14 +19,9 @@ import torch
 
 import resreg
 from resreg.errors import RegistryError, WeightsError
+from resreg.models import load_model, load_pretrained
 from resreg.registry import Provider, Registry
-from resreg.weights import (
-    convert_state_dict,
-    load_model,
-    load_pretrained,
-    load_state_dict_strict,
-    save_model,
-)
+from resreg.weights import convert_state_dict, load_state_dict_strict, save_model
 
 
 @pytest.fixture(scope="module")
@@ -303,3 +298,13 @@ def test_cli_eval_and_predict_refuse_nan_and_int64_weights_in_one_line(saved, tm
             assert result.err.startswith(f"resreg {command[0]}: error: {bad}: fc.weight {expected}"), result.err
             assert result.err.count("\n") == 1 and "Traceback" not in result.err
             assert result.out == ""  # no prediction, no metrics: nothing computed from those weights
+
+
+
+def test_pretrained_false_means_no_weights_whatever_the_spec_names(resnet20, saved):
+    torch.manual_seed(1)
+    declared = resreg.create_model({"preset": "resnet20", "pretrained": str(saved)})
+    assert _max_diff(declared, resnet20) == 0.0 and declared.resreg_pretrained["source"] == str(saved)
+    torch.manual_seed(1)
+    fresh = resreg.create_model({"preset": "resnet20", "pretrained": str(saved)}, pretrained=False)
+    assert not torch.equal(fresh.conv1.weight, resnet20.conv1.weight) and not hasattr(fresh, "resreg_pretrained")

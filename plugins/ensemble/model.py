@@ -12,25 +12,22 @@ Members may differ in architecture and input size: the ensemble resizes the inpu
 that asks for another size. Once built, the ensemble's spec inlines every member's spec, so saving
 it writes one file (all members' weights under `members.<i>.`) that rebuilds without the sources.
 A spec read from such a file (or a repo) is untrusted: its members must be inline specs, never
-paths, run dirs or repos (see `resreg.trust`).
+paths, run dirs or repos (see `resreg.trust`); the `BuildContext` the builder is handed says which,
+and `context.member` enforces it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resreg.errors import ConfigError, ResregError, WeightsError
-from resreg.layout import MODEL_FILE, RUN_CONFIG_FILE
-from resreg.models import create_model, untrusted_origin
-from resreg.registry import Registry
+from resreg.errors import ConfigError
+from resreg.models import BuildContext
 from resreg.schema import ref
-from resreg.weights import load_model
 
 
 class Ensemble(nn.Module):
@@ -73,34 +70,8 @@ def _member_source(entry: Any, where: str) -> tuple[Any, tuple[int, int] | None]
     return entry, None
 
 
-def _build_member(source: Any, where: str, registry: Registry) -> nn.Module:
-    try:
-        if isinstance(source, Mapping):
-            return create_model(source, registry=registry)
-        origin = untrusted_origin()
-        if origin is not None and isinstance(source, str) and ("model", source) in registry:
-            return create_model(source, registry=registry)  # a preset name: a spec, looked up, never a path
-        if origin is not None:  # a spec from a file or repo must not make resreg read other files or repos
-            raise WeightsError(
-                f"{where}: refused: a member of a spec read from {origin} must be an inline spec whose weights "
-                f"are in the same file, got {source!r}"
-            )
-        if not isinstance(source, str):
-            raise ConfigError(f"{where}: a member is a preset, a spec, a path or hf-hub:owner/name, got {source!r}")
-        if source.startswith("hf-hub:") or Path(source).expanduser().exists():
-            path = Path(source).expanduser()
-            run_dir = (path / RUN_CONFIG_FILE).is_file()  # a run directory keeps its final model as MODEL_FILE
-            return load_model(path / MODEL_FILE if run_dir else source, registry=registry)
-        if ("model", source) in registry:
-            return create_model(source, registry=registry)
-        raise ConfigError(f"{where}: {source!r} is neither a model preset nor an existing file, folder or hf-hub: repo")
-    except ResregError as exc:
-        message = str(exc)
-        raise type(exc)(message if message.startswith(where) else f"{where}: {message}") from None
-
-
 def ensemble(
-    registry: Registry,
+    context: BuildContext,
     /,
     *,
     members: list[Any],
@@ -118,11 +89,11 @@ def ensemble(
     """
     if not isinstance(members, list) or not members:
         raise ConfigError("members: an ensemble needs a non-empty list of members")
-    combine = registry.build("combiner", combiner, where="combiner")
+    combine = context.registry.build("combiner", combiner, where="combiner")
     built, sizes = [], []
     for i, entry in enumerate(members):
         source, size = _member_source(entry, f"members.{i}")
-        built.append(_build_member(source, f"members.{i}", registry))
+        built.append(context.member(source, f"members.{i}"))  # trusted or not, as the ensemble's own spec
         sizes.append(size)
     classes = [getattr(m, "num_classes", None) for m in built]
     if len(set(classes)) != 1:

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from resreg.models import load_model
     from resreg.prediction import ImageWarning, predict
-    from resreg.weights import load_model
 
     model = load_model(args.source.removeprefix("local-dir:"))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -11,15 +11,13 @@ a spec here, so they agree on what it means.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from resreg.config.loader import merge
 from resreg.errors import ConfigError
 from resreg.registry import Registry
-
-#: keys of a model section that say where its weights come from, not what it is (see `create_model`).
-WEIGHTS_KEYS = ("pretrained", "pretrained_allow_pickle", "pretrained_skip_classifier", "pretrained_strip_prefix")
 
 
 def resolve_model_spec(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:
@@ -48,6 +46,11 @@ def weights_options(
         pretrained_skip_classifier: load everything but the classifier when the class counts differ.
         pretrained_strip_prefix: a prefix every key of the weights starts with (`model.`), removed before loading.
     """
+
+
+#: keys of a model section that say where its weights come from, not what it is: listed once, above
+#: (`resreg.trust` refuses every `pretrained*` key in a spec read from data, these and any later one).
+WEIGHTS_KEYS = tuple(inspect.signature(weights_options).parameters)
 
 
 def expand_presets(spec: Any, registry: Registry, where: str = "model") -> dict[str, Any]:

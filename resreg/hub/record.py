@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from resreg.config.model_spec import WEIGHTS_KEYS
 from resreg.errors import WeightsError
 from resreg.trust import refusal
 
@@ -51,8 +50,6 @@ def published_config(config: Mapping[str, Any] | None, run_dir: Path | None) -> 
             continue
         if section == "data" and isinstance(value, Mapping):
             value = {k: v for k, v in value.items() if k in PUBLISHED_DATA_KEYS}
-        elif section == "model" and isinstance(value, Mapping):
-            value = {k: v for k, v in value.items() if k not in WEIGHTS_KEYS}
         kept[section] = _scrub(value, Scrubber(run_dir), refusal)
     if kept.get("name") in (LOCAL_PATH, FROM_ENVIRONMENT):
         del kept["name"]  # the card then takes the repo's name

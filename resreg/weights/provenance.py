@@ -1,19 +1,17 @@
 """Which plugin distribution provides each component a spec uses, so a missing one can be named.
 
 A saved model and a Hub repo record `[{kind, name, distribution, version}, ...]` for every component
-of the spec (builder, blocks, shortcuts, stems, heads, ...). Loading it somewhere the plugin is not
-installed then fails with the component, the distribution and the `pip install` command, instead of
-"unknown block".
+of the spec (builder, blocks, shortcuts, stems, heads, ...), read from the registry the model was
+built from. Loading it somewhere the plugin is not installed then fails with the component, the
+distribution and the `pip install` command (`resreg.loading.components`), instead of "unknown block".
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from resreg.errors import RegistryError
-from resreg.plugins import DISABLE_ENV, loaded_plugin_infos
 from resreg.registry import Registry, split_spec
 
 
@@ -45,37 +43,3 @@ def provenance(spec: Any, registry: Registry) -> list[dict[str, str]]:
             version = "?"
         records.append({"kind": kind, "name": name, "distribution": distribution, "version": version})
     return records
-
-
-def require_components(records: Iterable[Mapping[str, Any]], registry: Registry, *, where: str) -> None:
-    """Raise a `RegistryError` naming the first recorded component that no installed plugin provides."""
-    for record in records:
-        kind, name = str(record.get("kind", "")), str(record.get("name", ""))
-        if kind in registry.kinds and (kind, name) in registry:
-            continue
-        distribution = str(record.get("distribution", "?"))
-        off = _plugins_switched_off(distribution)
-        if off:
-            raise RegistryError(f"{where}: {kind} {name!r} is provided by {off}")
-        version = str(record.get("version", ""))
-        shown = f" {version}" if version not in ("", "?") else ""
-        raise RegistryError(
-            f"{where}: {kind} {name!r} is not provided by any installed plugin; the model says it comes from "
-            f"the distribution {distribution!r}{shown}: pip install {distribution}"
-        )
-
-
-def _plugins_switched_off(distribution: str) -> str:
-    """`plugin 'se' (resreg-se), which is disabled (RESREG_DISABLE_PLUGINS)` when the distribution is
-    installed but its plugins are disabled or failed to load; empty when it is not installed."""
-
-    def norm(name: str) -> str:
-        return name.lower().replace("_", "-").replace(".", "-")
-
-    off = [i for i in loaded_plugin_infos() if norm(i.distribution) == norm(distribution) and i.status != "loaded"]
-    if not off:
-        return ""
-    names = " or ".join(repr(i.name) for i in off)
-    if all(i.status == "disabled" for i in off):
-        return f"plugin {names} ({distribution}), which is disabled ({DISABLE_ENV}); remove it from {DISABLE_ENV}"
-    return f"plugin {names} ({distribution}), which failed to load: {off[0].error} (see resreg plugins)"

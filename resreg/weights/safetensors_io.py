@@ -1,7 +1,7 @@
 """A model as one `.safetensors` file: its tensors plus, in the metadata, the spec that rebuilds it.
 
     save_model(model, "runs/r20/model.safetensors")
-    model = load_model("runs/r20/model.safetensors")   # resreg.weights.sources: the spec is in the file
+    model = resreg.load_model("runs/r20/model.safetensors")   # the spec is in the file
 
 safetensors metadata is a flat `str -> str` mapping, so the spec is stored as JSON under
 `resreg_spec`, next to `resreg_version` and whatever the caller adds (values that are not strings
@@ -20,9 +20,6 @@ from resreg import __version__
 from resreg.artifact import header_entries
 from resreg.errors import WeightsError
 from resreg.io import atomic_path
-from resreg.plugins import get_registry
-from resreg.registry import Registry
-from resreg.weights.provenance import provenance
 
 if TYPE_CHECKING:
     import torch
@@ -37,12 +34,12 @@ def save_model(
     path: str | os.PathLike[str],
     *,
     metadata: Mapping[str, Any] | None = None,
-    registry: Registry | None = None,
 ) -> Path:
     """Write `model`'s state dict and spec (`model.resreg_spec`) to `path` atomically; return the path.
 
     Besides the spec, the header records which plugin distribution provides each component of it
-    (`resreg_components`), so loading the file where a plugin is missing names what to install.
+    (`resreg_components`, recorded on the model when it was built: `model.resreg_components`), so
+    loading the file where a plugin is missing names what to install.
 
     Args:
         model: a model built by `resreg.create_model` (it carries `resreg_spec`); others are saved
@@ -50,7 +47,6 @@ def save_model(
         path: the `.safetensors` file to write; its folder is created.
         metadata: extra values to keep in the file header (e.g. the train config); values that are
             not strings are stored as JSON.
-        registry: the registry the model was built from (default: the one every plugin filled).
     """
     import safetensors.torch
     import torch
@@ -60,9 +56,8 @@ def save_model(
     header["format"] = "pt"  # what transformers/timm expect in a PyTorch safetensors file
     spec = getattr(model, "resreg_spec", None)
     if spec is not None:
-        registry = get_registry() if registry is None else registry
         header[SPEC_KEY] = json.dumps(spec, sort_keys=True)
-        header[COMPONENTS_KEY] = json.dumps(provenance(spec, registry))
+        header[COMPONENTS_KEY] = json.dumps(getattr(model, "resreg_components", None) or [])
     # A fresh contiguous copy of each tensor: safetensors refuses non-contiguous (channels_last)
     # and shared (tied) tensors, and a copy is both dense and unshared.
     tensors = {
