@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
 def load_exportable(source: str) -> torch.nn.Module:
     """The model of a saved-model source, or of an ensemble config (`ensemble.yaml`, as `resreg eval` takes it)."""
-    from resreg.models import create_model
-    from resreg.weights import load_model
+    from resreg.models import create_model, load_model
 
     if Path(source).suffix not in (".yaml", ".yml"):
         return load_model(source)
