@@ -2,7 +2,8 @@
 
 Active for runs with `engine.tensorboard: true` when the tensorboard package is installed
 (`pip install resreg[tensorboard]`); event files go to RUN_DIR/tb. Without the package the hooks
-say so once and do nothing, so a config that asks for TensorBoard still trains.
+say so once and do nothing, so a config that asks for TensorBoard still trains. The writer is kept
+in the run's `plugin_state`, so it ends with the run even when `resreg_run_end` never comes.
 """
 
 from __future__ import annotations
@@ -12,27 +13,27 @@ import warnings
 from typing import Any
 
 import resreg
+from resreg.run_info import RunInfo
 
-_writers: dict[str, Any] = {}  # run directory -> SummaryWriter
+_STATE_KEY = "tensorboard"  # this plugin's entry in run.plugin_state: its SummaryWriter, or None
 
 
-def _writer(run: Any) -> Any:
+def _writer(run: RunInfo) -> Any:
     if not (run.config.get("engine") or {}).get("tensorboard"):
         return None
-    key = str(run.dir)
-    if key not in _writers:
+    if _STATE_KEY not in run.plugin_state:
         if importlib.util.find_spec("tensorboard") is None:
             warnings.warn("engine.tensorboard is on but tensorboard is not installed: pip install tensorboard",
                           stacklevel=2)  # fmt: skip
-            _writers[key] = None
+            run.plugin_state[_STATE_KEY] = None
         else:
             from torch.utils.tensorboard import SummaryWriter
 
-            _writers[key] = SummaryWriter(log_dir=str(run.dir / "tb"))
-    return _writers[key]
+            run.plugin_state[_STATE_KEY] = SummaryWriter(log_dir=str(run.dir / "tb"))
+    return run.plugin_state[_STATE_KEY]
 
 
-def _scalars(run: Any, metrics: dict[str, float]) -> None:
+def _scalars(run: RunInfo, metrics: dict[str, float]) -> None:
     writer = _writer(run)
     if writer is None:
         return
@@ -42,17 +43,17 @@ def _scalars(run: Any, metrics: dict[str, float]) -> None:
 
 
 @resreg.hookimpl
-def resreg_step_end(run: Any, metrics: dict[str, float]) -> None:
+def resreg_step_end(run: RunInfo, metrics: dict[str, float]) -> None:
     _scalars(run, metrics)
 
 
 @resreg.hookimpl
-def resreg_eval_end(run: Any, metrics: dict[str, float]) -> None:
+def resreg_eval_end(run: RunInfo, metrics: dict[str, float]) -> None:
     _scalars(run, metrics)
 
 
 @resreg.hookimpl
-def resreg_run_end(run: Any, metrics: dict[str, float]) -> None:
-    writer = _writers.pop(str(run.dir), None)
+def resreg_run_end(run: RunInfo, metrics: dict[str, float]) -> None:
+    writer = run.plugin_state.pop(_STATE_KEY, None)
     if writer is not None:
         writer.close()

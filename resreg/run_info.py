@@ -30,3 +30,6 @@ class RunInfo(Protocol):
     steps_per_epoch: int
     #: the metrics of the latest log window or evaluation
     last_metrics: dict[str, float]
+    #: a plugin's own state for this run (its writers, counters), under the plugin's name: it lives and
+    #: ends with the run, so nothing leaks when a run ends without its `resreg_run_end` hook
+    plugin_state: dict[str, Any]
