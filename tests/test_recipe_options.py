@@ -150,3 +150,13 @@ def test_accumulating_micro_batches_gives_the_gradient_of_the_whole_batch():
 def test_accumulate_must_divide_the_batch():
     with pytest.raises(ConfigError, match=r"train.accumulate=3 must be >= 1 and divide train.batch_size=128"):
         recipe(accumulate=3)
+
+
+def test_the_run_banner_says_the_scaled_lr_and_why(tmp_path, cli):
+    tiny = ["data={type: synthetic, num_images: 64, image_size: 8, in_chans: 1, num_classes: 4}", "train.length=1 step",
+            "train.batch_size=64", "train.lr=0.1", "train.lr_base_batch=256", "engine.precision=fp32",
+            "engine.channels_last=false", "eval.batch_size=64"]  # fmt: skip
+    result = cli("train", "quickstart", *tiny, "--run-dir", str(tmp_path / "run"))
+    assert result.status == 0, result.err[-2000:]
+    banner = result.out + result.err
+    assert "lr             0.025 (train.lr 0.1 x batch 64 / train.lr_base_batch 256)" in banner
