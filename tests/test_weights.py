@@ -300,7 +300,6 @@ def test_cli_eval_and_predict_refuse_nan_and_int64_weights_in_one_line(saved, tm
             assert result.out == ""  # no prediction, no metrics: nothing computed from those weights
 
 
-
 def test_pretrained_false_means_no_weights_whatever_the_spec_names(resnet20, saved):
     torch.manual_seed(1)
     declared = resreg.create_model({"preset": "resnet20", "pretrained": str(saved)})
