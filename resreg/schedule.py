@@ -48,7 +48,7 @@ class LrRules:
 class Schedule(LrRules):
     """lr(step) = peak lr x warm-up ramp x decay x plateau drops, or `warmup_lr` while warming up.
 
-    Args (beyond `LrRules`):
+    Args:
         lr: the peak learning rate.
         total_steps: length of the run in optimizer steps (cosine and linear decay reach 0 there).
         milestones: optimizer steps where a step decay multiplies the lr by gamma.

@@ -18,7 +18,7 @@ from resreg.schedule import LrRules
 class ScheduleSection(LrRules):
     """The lr schedule of a recipe (`train.schedule`): `LrRules` plus milestones and warm-up as counts.
 
-    Args (beyond `LrRules`):
+    Args:
         milestones: where a step decay multiplies the lr by gamma (counts: bare numbers in the recipe's unit).
         warmup: a linear lr ramp from 0 over this count, at the start of the first cycle.
     """
