@@ -97,7 +97,7 @@ def test_every_recipe_runs_on_synthetic_data(recipe, tmp_path):
     config = {
         "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
         "data": {"type": "synthetic", "num_images": 8, "image_size": 16},
-        "train": {"preset": recipe, "unit": "step", "length": 1, "batch_size": 4, "eval_every": 1},
+        "train": {"preset": recipe, "length": "1 step", "batch_size": 4, "eval_every": "1 step"},
         "engine": {"progress": "none", "precision": "fp32", "channels_last": False},
         "eval": {"batch_size": 4},
     }
@@ -203,8 +203,15 @@ def test_the_no_data_path_trains_and_saves_the_complete_config(tmp_path):
     result = resreg_cli("train", "resnet18", *overrides, "--run-dir", str(run), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["data"] == {"type": "synthetic", "num_images": 16, "image_size": 224, "in_chans": None,
-                             "num_classes": None, "like": "imagefolder", "seed": 0}  # fmt: skip  (ImageNet's shape)
+    assert saved["data"] == {
+        "type": "synthetic",
+        "num_images": 16,
+        "image_size": 224,
+        "in_chans": None,
+        "num_classes": None,
+        "like": "imagefolder",
+        "seed": 0,
+    }  # fmt: skip  (ImageNet's shape)
     # the recipe's defaults
     assert saved["train"]["schedule"]["plateau_patience"] == 5 and saved["train"]["augment"]["lighting"] == 0.1
     assert saved["engine"]["checkpoint_every"] == 5000 and "ten_crop" in saved["eval"]
@@ -348,3 +355,37 @@ def test_export_of_a_config_without_weights_says_what_it_takes(cli, tmp_path):
     )
     assert "a config's model has no trained weights to export; export takes a run dir, a .safetensors file" in err
     assert "or an ensemble config (ensemble.yaml)" in err and not (tmp_path / "q.onnx").exists()
+
+
+# --- the docs a new user reads first ---------------------------------------------------------------------------
+def test_the_docs_name_the_quickstart_model_as_its_config_builds_it():
+    depths = load_config("quickstart")["model"]["depths"]
+    name = f"ResNet-{2 * sum(depths) + 2}"  # basic blocks of two 3x3 convs, plus the stem conv and the classifier
+    for doc in ("README.md", "docs/getting-started.md", "docs/using-a-model.md"):
+        lines = [line for line in (ROOT / doc).read_text().splitlines() if "quickstart" in line.lower()]
+        named = {m for line in lines for m in re.findall(r"ResNet-\d+", line)}
+        assert named == {name}, (doc, named)
+
+
+def test_the_mapping_overrides_getting_started_shows_work(cli):
+    text = (ROOT / "docs/getting-started.md").read_text()
+    overrides = re.findall(r"`([\w.]+=\{[^`]*\})`", text)
+    assert len(overrides) >= 2, overrides
+    for override in overrides:
+        result = cli("show", "quickstart", override)
+        assert result.status == 0, (override, result.err)
+    before = yaml.safe_load(cli("show", "quickstart").out)["train"]["schedule"]
+    after = yaml.safe_load(cli("show", "quickstart", "train.schedule={warmup: 0.1}").out)["train"]["schedule"]
+    assert after == {**before, "warmup": 0.1}  # merged: the rest of the schedule kept, as the page says
+
+
+def test_the_readme_and_testing_page_state_no_test_counts_or_times_that_go_stale():
+    for doc in ("README.md", "docs/testing.md"):
+        text = (ROOT / doc).read_text()
+        assert not re.search(r"\b\d+ tests\b", text), doc
+        assert not re.search(r"\b\d+(\.\d+)? ?min(utes)?\b", text), doc
+
+
+def test_run_and_sweep_folders_are_ignored_by_git():
+    ignored = set((ROOT / ".gitignore").read_text().split())
+    assert {"runs/", "sweeps/"} <= ignored
