@@ -89,3 +89,11 @@ def test_show_resolves_a_shipped_config_with_overrides(capsys):
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["train"]["lr"] == 0.05
     assert shown["model"]["type"] == "resnet" and shown["model"]["depths"] == [2, 2, 2]  # preset expanded
+
+
+def test_plugins_shows_the_hooks_a_plugin_implements(cli):
+    """A plugin that registers no component (the loggers) still shows what it does: its training callbacks."""
+    out = cli("plugins").out
+    loggers = out[out.index("loggers  [loaded]") :].splitlines()
+    assert loggers[1] == "    hooks: resreg_eval_end, resreg_run_end, resreg_step_end", out
+    assert "resreg_register" not in out  # every plugin has it: it says nothing

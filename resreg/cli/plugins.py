@@ -37,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
                 ", ".join(names) if args.verbose or len(names) <= 8 else ", ".join(names[:8]) + f", ... ({len(names)})"
             )
             print(f"    {kind}: {shown}")
+        # the training callbacks it implements: a plugin that registers nothing (a logger) still does something
+        callers = plugins.manager.get_hookcallers(plugins.manager.get_plugin(info.name)) or []
+        if hooks := sorted(c.name for c in callers if c.name != "resreg_register"):
+            print(f"    hooks: {', '.join(hooks)}")
         for replaced in info.replaces:
             print(f"    replaces: {replaced}")
         for refused in info.refused:
