@@ -105,6 +105,7 @@ def test_a_run_dir_holding_a_run_is_refused_unless_overwrite(tmp_path, cli):
     assert (run / "model.safetensors").is_file() and not (run / "run.lock").exists()
 
 
+@pytest.mark.slow  # trains a run in this process
 def test_a_restarted_process_begins_again_the_run_it_left_before_its_first_checkpoint(tmp_path, cli):
     """torchrun --max-restarts and a SLURM requeue run the same command again: with no checkpoint to
     resume, that command's own run directory is not a run to refuse."""
