@@ -307,3 +307,20 @@ def test_pretrained_false_means_no_weights_whatever_the_spec_names(resnet20, sav
     torch.manual_seed(1)
     fresh = resreg.create_model({"preset": "resnet20", "pretrained": str(saved)}, pretrained=False)
     assert not torch.equal(fresh.conv1.weight, resnet20.conv1.weight) and not hasattr(fresh, "resreg_pretrained")
+
+
+def test_source_names_are_taken_apart_in_one_place_and_every_command_accepts_them(saved, tmp_path, cli):
+    from PIL import Image
+
+    from resreg.loading.names import parse_source
+
+    hub = parse_source("hf-hub:me/r20@v1")
+    assert (hub.hub_ref, hub.repo_id, hub.path, hub.located) == ("me/r20@v1", "me/r20", None, True)
+    local = parse_source(f"local-dir:{saved.parent}")
+    assert (local.hub_ref, local.path, local.located) == (None, saved.parent, True)
+    assert parse_source("~/w.safetensors").path == Path.home() / "w.safetensors"
+    assert not parse_source("~/w.safetensors").located
+    Image.new("RGB", (32, 32), (120, 30, 200)).save(tmp_path / "photo.png")
+    for source in (f"local-dir:{saved.parent}", str(saved.parent), str(saved)):
+        result = cli("predict", source, str(tmp_path / "photo.png"), "--json")
+        assert result.status == 0 and json.loads(result.out)["predictions"], (source, result.err)

@@ -53,6 +53,7 @@ def _config_and_weights(args: argparse.Namespace) -> tuple[dict[str, Any], Any, 
     from resreg.config import load_config
     from resreg.config.loader import apply_overrides, resolve_interpolations
     from resreg.engine import checkpoint, rundir
+    from resreg.loading.names import parse_source
     from resreg.models import load_model
 
     path = Path(args.source)
@@ -61,7 +62,7 @@ def _config_and_weights(args: argparse.Namespace) -> tuple[dict[str, Any], Any, 
         if args.checkpoint == "final":
             return config, load_model(path / MODEL_FILE), None
         return config, None, checkpoint.load(checkpoint_file(path, args.checkpoint))["model"]
-    if path.suffix == ".safetensors" or path.is_dir() or args.source.startswith("hf-hub:"):
+    if path.suffix == ".safetensors" or path.is_dir() or parse_source(args.source).hub_ref is not None:
         config = resolve_interpolations(apply_overrides({}, args.overrides), args.source)
         return config, load_model(args.source), None
     check_not_a_run_path(args.source, "eval")

@@ -64,7 +64,10 @@ def load_exportable(source: str) -> torch.nn.Module:
 
 def default_output(source: str, suffix: str) -> Path:
     """DIR/model.onnx for a run dir or folder, x.onnx for x.safetensors, ./NAME.onnx for hf-hub:owner/NAME."""
-    if source.startswith("hf-hub:"):
-        return Path(source.split("/", 1)[-1].split("@", 1)[0] + suffix)
+    from resreg.loading.names import parse_source
+
+    name = parse_source(source)
+    if name.repo_id is not None:
+        return Path(name.repo_id.split("/", 1)[-1] + suffix)
     path = Path(source)
     return path / f"model{suffix}" if path.is_dir() else path.with_suffix(suffix)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from resreg.models import load_model
     from resreg.prediction import ImageWarning, predict
 
-    model = load_model(args.source.removeprefix("local-dir:"))
+    model = load_model(args.source)  # hf-hub:, local-dir:, a file, a folder
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     with warnings.catch_warnings(record=True) as caught:

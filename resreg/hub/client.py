@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 from resreg.errors import WeightsError
 
+#: how resreg names a Hub repo, in sources and messages: hf-hub:owner/name[@revision]
+HUB_PREFIX = "hf-hub:"
 
 def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     """`owner/name[@revision]` -> (repo_id, revision or None)."""
@@ -45,7 +47,7 @@ def hub_errors(where: str, *, upload: bool = False) -> Iterator[None]:
         RevisionNotFoundError,
     )
 
-    repo = where.removeprefix("hf-hub:")
+    repo = where.removeprefix(HUB_PREFIX)
     try:
         yield
     except (OfflineModeIsEnabled, LocalEntryNotFoundError) as exc:

@@ -1,4 +1,4 @@
-"""The one parser of model and weight source names; nothing else spells `hf-hub:` or `local-dir:`.
+"""The one parser of model and weight source names; nothing else takes `hf-hub:` or `local-dir:` apart.
 
     hf-hub:owner/name[@revision]     a Hub repo (a branch, tag or commit sha; the default branch without one)
     local-dir:/path/to/folder        a folder, named as timm names one
@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-HUB_PREFIX = "hf-hub:"
+from resreg.hub.client import HUB_PREFIX
+
 LOCAL_PREFIX = "local-dir:"
 
 
