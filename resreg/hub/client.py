@@ -15,6 +15,7 @@ from resreg.errors import WeightsError
 #: how resreg names a Hub repo, in sources and messages: hf-hub:owner/name[@revision]
 HUB_PREFIX = "hf-hub:"
 
+
 def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     """`owner/name[@revision]` -> (repo_id, revision or None)."""
     repo_id, _, revision = ref.partition("@")
