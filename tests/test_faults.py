@@ -226,3 +226,17 @@ def test_a_bad_checkpoint_is_one_line_naming_it_never_advising_unsafe_loading(fi
     assert f"{run}/checkpoints/last.pt: " in err and expected in err, err
     assert "weights_only" not in err, err  # torch's advice to load unsafely is never passed on
     assert (run / "checkpoints" / "last.pt").read_bytes() == before  # nothing the user had is changed
+
+
+def test_a_write_refused_outside_resregs_atomic_writes_is_one_line_too(read_only_dir, tmp_path):
+    """`resreg export` writes through the exporters' own files: the CLI still reports the refusal in one line."""
+    from resreg.models import create_model
+    from resreg.weights import save_model
+
+    save_model(create_model({"preset": "resnet20", "depths": [1, 1, 1]}), tmp_path / "m.safetensors")
+    result = run_in_process(
+        "export", str(tmp_path / "m.safetensors"), "--format", "pt2", "-o", str(read_only_dir / "m.pt2")
+    )
+    err = one_line_error(result, "export")
+    assert str(read_only_dir) in err and ("read-only file system (EROFS)" in err or "permission denied (EACCES)" in err)
+    assert not list(read_only_dir.iterdir())
