@@ -250,8 +250,8 @@ def test_a_plugin_named_to_sort_first_cannot_take_a_builtin_name_nor_register_a_
         "(register it with replace=True to replace the built-in on purpose)"
     ) in out
     assert (
-        f"    refused: block 'positional' of {AA_DUP_IS}: parameter 'kernel_size' is positional, but builders pass "
-        "only in_chs, planes, stride, shortcut, drop_path_rate by position; make it keyword-only"
+        f"    refused: block 'positional' of {AA_DUP_IS} refused: parameter 'kernel_size' is positional, but builders "
+        "pass only in_chs, planes, stride, shortcut, drop_path_rate by position; make it keyword-only"
     ) in out
     listing = resreg(plugin_site, "list", "blocks").stdout.splitlines()
     assert any(line.startswith("basic ") and "resnet (resreg)" in line for line in listing)

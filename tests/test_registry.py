@@ -402,3 +402,38 @@ def test_the_concepts_page_lists_every_kind_from_the_registry(monkeypatch):
     for kind, help in DEFAULT_KINDS.items():
         assert f"| `{kind}` | {help} |" in page
     assert "| `attn` | attention on a block's residual branch" in page and "| `channels` |" in page
+
+
+def test_a_component_that_breaks_its_kinds_contract_is_refused_when_registered():
+    class PositionalKernel:
+        """A block whose kernel size a spec could never set."""
+
+        def __init__(self, in_chs, planes, stride=1, shortcut=None, drop_path_rate=0.0, kernel_size=3): ...
+
+    class StrayDoc:
+        """A block documenting what it does not take.
+
+        Args:
+            kernal_size: a typo.
+        """
+
+        def __init__(self, in_chs: int, *, kernel_size: int = 3): ...
+
+    class NothingToZero(Toy):
+        """Takes zero_init_last but names nothing to zero."""
+
+        def __init__(self, in_chs: int, out_chs: int, *, zero_init_last: bool = False): ...
+
+    registry, author = Registry(), Provider("cnx", "resreg-cnx")
+    expected = {
+        PositionalKernel: r"parameter 'kernel_size' is positional, but builders pass only in_chs, planes, stride, "
+        r"shortcut, drop_path_rate by position; make it keyword-only",
+        StrayDoc: r"its docstring's Args: documents 'kernal_size', which is no parameter",
+        NothingToZero: r"it takes zero_init_last but names nothing to zero: set the class attribute `zero_init`",
+    }
+    for block, message in expected.items():
+        with pytest.raises(RegistryError, match=rf"^block 'x' of plugin 'cnx' \(resreg-cnx\) refused: {message}"):
+            registry.register("block", "x", block, provider=author)
+    NothingToZero.zero_init = "mlp.fc2"
+    registry.register("block", "x", NothingToZero, provider=author)  # a dotted path will do
+    assert registry.names("block") == ["x"]

@@ -185,7 +185,8 @@ def test_plugin_new_writes_a_package_that_installs_and_passes_its_own_tests(tmp_
     )  # fmt: skip
     assert tests.returncode == 0, tests.stdout[-3000:]
     summary = tests.stdout.strip().splitlines()[-1]
-    assert summary.startswith("4 passed"), summary  # documented, forward_backward, save_load + its own test
+    # contract, documented, forward_backward, save_load, zero_init_last, own_init + its own test
+    assert summary.startswith("7 passed"), summary
     assert Path(package / "tests" / "test_tinynet.py").is_file()
 
 

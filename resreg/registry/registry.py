@@ -58,7 +58,7 @@ class Registry:
             try:
                 check_entry(entry, obj)
             except BrokenComponent as exc:
-                raise Refused(str(exc), (provider.plugin,)) from None
+                raise Refused(f"{kind} {name!r} of {provider} refused: {exc.reason}", (provider.plugin,)) from None
         self.refusals += claim(entries, entry, replace=replace, contested=self._contested[kind])
         return obj
 
