@@ -160,3 +160,30 @@ def test_the_run_banner_says_the_scaled_lr_and_why(tmp_path, cli):
     assert result.status == 0, result.err[-2000:]
     banner = result.out + result.err
     assert "lr             0.025 (train.lr 0.1 x batch 64 / train.lr_base_batch 256)" in banner
+
+
+def test_under_ddp_the_micro_batches_before_the_last_skip_the_all_reduce(monkeypatch, tmp_path):
+    """A real DDP module (one gloo process): no_sync around every micro-batch but the last, so one all-reduce
+    per optimizer step, and the same gradients as without DDP."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 10))
+        ddp = DistributedDataParallel(model)
+        skipped = []
+        no_sync = DistributedDataParallel.no_sync
+        monkeypatch.setattr(DistributedDataParallel, "no_sync", lambda self: skipped.append(1) or no_sync(self))
+        images, labels = images_and_labels(16)
+        objective = Objective.of(recipe(batch_size=16, accumulate=4), num_classes=10, seed=0)
+        objective.backward(ddp, images, labels, step=0, precision=Precision("fp32", CPU))
+        assert len(skipped) == 3
+        through_ddp = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        objective.backward(model, images, labels, step=0, precision=Precision("fp32", CPU))
+        for a, b in zip(through_ddp, [p.grad for p in model.parameters()], strict=True):
+            assert torch.allclose(a, b, atol=1e-6)
+    finally:
+        dist.destroy_process_group()
