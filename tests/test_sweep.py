@@ -192,3 +192,60 @@ def test_an_interrupted_sweep_resumes_its_run_from_the_checkpoint(tmp_path):
     assert "--resume" in (run_dir.parent / "tiny-long-seed0.log").read_text()
     (row,) = csv.DictReader((tmp_path / "out" / "results.csv").open())
     assert row["finished"] == "1"
+
+
+# --- SLURM arrays through submitit (its local executor stands in for the cluster) -----------------
+def test_executor_args_take_hydra_submitit_launchers_names():
+    from resreg.sweep.slurm import executor_parameters
+
+    parameters = executor_parameters(["partition=gpu", "timeout_min=120", "gpus_per_node=1", "array_parallelism=4"])
+    assert parameters == {"slurm_partition": "gpu", "timeout_min": 120, "gpus_per_node": 1,
+                          "slurm_array_parallelism": 4}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--executor-arg", "partition"], "--executor-arg 'partition' is not KEY=VALUE"),
+        (["--executor", "submitit_local", "--executor-arg", "no_such_option=1"], "--executor-arg: "),
+        (["--executor", "submitit_local", "--jobs", "2"], "--jobs 2 is for local sweeps"),
+        (["--executor-arg", "partition=gpu"], "--executor-arg is for --executor slurm"),
+    ],
+)
+def test_bad_executor_options_are_one_line_and_status_2(extra, message, tmp_path, capsys):
+    pytest.importorskip("submitit")
+    config = write_config(tmp_path / "a.yaml", "tiny-res", "resnet20")
+    if extra[:1] == ["--executor-arg"] and "=" not in extra[1]:
+        extra = ["--executor", "submitit_local", *extra]
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--dry-run", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_slurm_without_sbatch_says_where_to_run_it(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch on it
+    config = write_config(tmp_path / "a.yaml", "tiny-res", "resnet20")
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert "sbatch is not on PATH" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_a_submitit_array_trains_skips_and_tabulates_as_a_local_sweep(tmp_path):
+    pytest.importorskip("submitit")
+    config = write_config(tmp_path / "a.yaml", "tiny-res", "resnet20")
+    args = (str(config), "--seeds", "2", "--out", "out", "--executor", "submitit_local",
+            "--executor-arg", "timeout_min=10", "--executor-arg", "partition=ignored_here")  # fmt: skip
+    result = sweep(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = tmp_path / "out" / "runs"
+    assert "submitted tiny-res-seed0 as job" in result.stdout and "tiny-res-seed1: finished [2/2]" in result.stdout
+    assert {p.parent.name for p in runs.glob("*/model.safetensors")} == {"tiny-res-seed0", "tiny-res-seed1"}
+    assert all(json.loads(p.read_text())["attempts"] == 1 for p in runs.glob("*.sweep.json"))
+    assert "resreg train" in (runs / "tiny-res-seed1.log").read_text()  # the training's output, as locally
+    assert any((tmp_path / "out" / "submitit").iterdir())  # submitit's own job files
+    assert "| tiny-res | 2/2 |" in (tmp_path / "out" / "results.md").read_text()
+    again = sweep(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "2 already finished, 0 to train" in again.stdout, again.stdout + again.stderr

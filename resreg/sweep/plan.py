@@ -1,0 +1,113 @@
+"""The plan of a sweep: every run (config x grid point x seed) validated up front, and each one's state on disk."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from resreg.config import RunConfig, load_config, validate_config
+from resreg.engine import rundir
+from resreg.errors import ConfigError
+from resreg.layout import LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
+from resreg.plugins import get_registry
+from resreg.sweep.grammar import SEED_KEY, grid_points
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run of the sweep: `resreg train SOURCE *OVERRIDES --run-dir DIR`."""
+
+    group: str  # config name + grid point: one row of the table
+    source: str  # the config as the user gave it
+    overrides: tuple[str, ...]  # plain, grid point, then engine.seed
+    seed: int
+    dir: Path
+    config: RunConfig = field(compare=False, repr=False)  # validated: what DIR/config.yaml holds
+
+    @property
+    def log(self) -> Path:
+        return self.dir.with_name(self.dir.name + ".log")
+
+    @property
+    def record(self) -> Path:
+        return self.dir.with_name(self.dir.name + ".sweep.json")
+
+    def command(self, state: str) -> list[str]:
+        train = [sys.executable, "-m", "resreg", "train"]
+        if state == "resume":
+            return [*train, "--resume", str(self.dir)]
+        # A new run's directory is empty, or holds this config's run stopped before its first
+        # checkpoint (state_of checked both), which starts again: --overwrite, or train refuses it.
+        return [*train, self.source, *self.overrides, "--run-dir", str(self.dir), "--overwrite"]
+
+
+def _safe(text: str) -> str:
+    """A file-name-safe group name: what a shell would need to quote becomes '_'."""
+    return re.sub(r"[^\w.,=+-]", "_", text)
+
+
+def group_name(source: str, overrides: list[str], point: list[str]) -> str:
+    """The config's run name (its `name:`, else its file name) and the grid point, safe as a file name."""
+    return _safe(",".join([rundir.run_name(load_config(source, overrides), source), *point]))
+
+
+def plan(configs: Sequence[str], plain: list[str], axes: list[tuple[str, list[str]]], seeds: int,
+         runs_root: Path) -> list[PlannedRun]:  # fmt: skip
+    """Load and validate every run's config up front (a typo fails before anything trains).
+
+    Runs are ordered seed-major: every group's seed 0 first, so a sweep cut short still covers every group.
+    """
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: give a positive number of seeds")
+    registry = get_registry()
+    runs: list[PlannedRun] = []
+    groups: dict[str, str] = {}
+    for source in configs:
+        for point in grid_points(axes):
+            group = group_name(source, [*plain, *point], point)
+            if group in groups:
+                raise ConfigError(f"{source}: its runs would be named {group!r}, like those of {groups[group]}; "
+                                  "give the configs different `name:`s")  # fmt: skip
+            groups[group] = source
+            for seed in range(seeds):
+                overrides = (*plain, *point, f"{SEED_KEY}={seed}")
+                config = validate_config(load_config(source, overrides), source, registry)
+                runs.append(PlannedRun(group, source, overrides, seed, runs_root / f"{group}-seed{seed}", config))
+    return sorted(runs, key=lambda r: r.seed)  # stable: groups keep their order within a seed
+
+
+def _plain_data(config: dict[str, Any]) -> Any:
+    return yaml.safe_load(yaml.safe_dump(config, sort_keys=False))  # tuples -> lists, as config.yaml reads back
+
+
+def _difference(a: Any, b: Any, path: str = "") -> str | None:
+    """The first key path where two plain configs differ, with both values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            found = _difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    return None if a == b else f"{path or 'the config'}: {a!r} there, {b!r} planned"
+
+
+def state_of(run: PlannedRun) -> str:
+    """finished (final model written), resume (a checkpoint), or new; a different run there is a ConfigError."""
+
+    saved = run.dir / RUN_CONFIG_FILE
+    if saved.is_file():
+        difference = _difference(yaml.safe_load(saved.read_text(encoding="utf-8")), _plain_data(run.config.to_dict()))
+        if difference:
+            raise ConfigError(f"{run.dir} holds a run of another config ({difference}); "
+                              "give the sweep another --out or --runs, or remove that directory")  # fmt: skip
+        if (run.dir / MODEL_FILE).is_file():
+            return "finished"
+        if checkpoint_file(run.dir, LAST_CHECKPOINT).is_file():
+            return "resume"
+    return "new"
