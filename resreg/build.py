@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from resreg.config.model_spec import WEIGHTS_KEYS, resolve_model_spec
 from resreg.errors import ConfigError, ResregError, WeightsError
-from resreg.registry import Registry, takes_registry
+from resreg.registry import Registry
 from resreg.trust import check_untrusted_spec
 from resreg.weights.provenance import provenance
 
@@ -79,10 +79,8 @@ def build_resolved(spec: dict[str, Any], context: BuildContext) -> torch.nn.Modu
     registry = context.registry
     try:
         entry, args = registry.validate("builder", spec, "model")
-        if _takes_context(entry.obj):
-            model = entry.obj(context, **args)
-        else:
-            model = entry.obj(registry, **args) if takes_registry(entry.obj) else entry.obj(**args)
+        handed = {"context": (context,), "registry": (registry,)}.get(_first_positional(entry.obj), ())
+        model = entry.obj(*handed, **args)
     except ConfigError as exc:  # raised by the builder itself: name the section it came from
         message = str(exc)
         raise ConfigError(message if message.startswith("model") else f"model.{message}") from None
@@ -92,13 +90,12 @@ def build_resolved(spec: dict[str, Any], context: BuildContext) -> torch.nn.Modu
     return model
 
 
-def _takes_context(builder: Any) -> bool:
-    """Whether a builder's first parameter is a positional `context` (a `BuildContext`)."""
+def _first_positional(builder: Any) -> str | None:
+    """The name of a builder's first parameter when it is positional (`context`, `registry`), else None."""
     target = builder.__init__ if inspect.isclass(builder) else builder
     parameters = [p for p in inspect.signature(target).parameters.values() if p.name != "self"]
-    return bool(parameters) and parameters[0].name == "context" and parameters[0].kind in (
-        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
-    )  # fmt: skip
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return parameters[0].name if parameters and parameters[0].kind in positional else None
 
 
 def create_model_from_data(

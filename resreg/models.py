@@ -34,7 +34,6 @@ __all__ = [
     "PRESET_INFO_KEYS",
     "BuildContext",
     "architecture_of",
-    "build_context",
     "create_model",
     "expand_presets",
     "list_models",
@@ -45,7 +44,7 @@ __all__ = [
 ]
 
 
-def build_context(registry: Registry | None = None) -> BuildContext:
+def _build_context(registry: Registry | None = None) -> BuildContext:
     """The context a trusted build runs in: `registry` (default: the one every installed plugin filled)."""
     registry = get_registry() if registry is None else registry
     return BuildContext(registry, loading.member_model, plugins=tuple(loaded_plugin_infos()))
@@ -80,7 +79,7 @@ def create_model(
     args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in extra.items() if v is not None}
     if features_only:
         args["features_only"] = True
-    return loading.create(name_or_spec, build_context(registry), pretrained=pretrained, **args, **overrides)
+    return loading.create(name_or_spec, _build_context(registry), pretrained=pretrained, **args, **overrides)
 
 
 def load_model(
@@ -99,7 +98,7 @@ def load_model(
         allow_pickle: accept a timm folder whose weights are a pickle (`pytorch_model.bin`); only
             this argument enables pickles, never anything the source itself says.
     """
-    return loading.model_from_source(source, build_context(registry), allow_pickle=allow_pickle)
+    return loading.model_from_source(source, _build_context(registry), allow_pickle=allow_pickle)
 
 
 def load_pretrained(
@@ -129,7 +128,7 @@ def load_pretrained(
         registry: the registry with the weight converters (default: the one every plugin filled).
     """
     return loading.load_pretrained(
-        model, source, build_context(registry),
+        model, source, _build_context(registry),
         allow_pickle=allow_pickle, skip_classifier=skip_classifier, strip_prefix=strip_prefix,
     )  # fmt: skip
 

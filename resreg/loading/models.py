@@ -47,10 +47,11 @@ def create(
                 f"{name_or_spec}: brings its own weights; pretrained= takes True or False here, not another "
                 f"source ({pretrained!r})"
             )
+        allow_pickle = bool(args.pop("pretrained_allow_pickle", False))
+        skip_classifier = bool(args.pop("pretrained_skip_classifier", False))
         return model_from_source(
             name_or_spec, context, overrides=args, load_weights=pretrained is not False,
-            allow_pickle=bool(args.pop("pretrained_allow_pickle", False)),
-            skip_classifier=bool(args.pop("pretrained_skip_classifier", False)),
+            allow_pickle=allow_pickle, skip_classifier=skip_classifier,
         )  # fmt: skip
     spec = dict(name_or_spec) if isinstance(name_or_spec, Mapping) else {"preset": name_or_spec}
     return model_from_spec({**spec, **args}, context, pretrained=pretrained)
