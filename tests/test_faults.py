@@ -206,6 +206,12 @@ def _drop_optimizer(path: Path) -> None:
     torch.save(state, path)
 
 
+def _drop_a_weight(path: Path) -> None:
+    state = torch.load(path, weights_only=True)
+    del state["model"]["fc.weight"]
+    torch.save(state, path)
+
+
 class _Payload:
     """Not plain data: unpickling it would run code of the file's choosing."""
 
@@ -214,16 +220,17 @@ class _Payload:
     ("edit", "expected"),
     [
         (_drop_optimizer, "the checkpoint has no 'optimizer' (it has 'step', 'model', "),
+        (_drop_a_weight, "(model): weights do not fit the model: 1 missing (fc.weight)"),
         (lambda p: p.write_bytes(os.urandom(3000)), "not a readable resreg checkpoint ("),
         (lambda p: p.write_bytes(bytes(3000)), "not a readable resreg checkpoint (not in PyTorch's zip format)"),
         (lambda p: torch.save({"step": 2, "payload": _Payload()}, p), "not a readable resreg checkpoint (it holds "),
     ],
-    ids=["missing-a-part", "random-bytes", "zero-filled", "pickled-object"],
+    ids=["missing-a-part", "missing-a-weight", "random-bytes", "zero-filled", "pickled-object"],
 )
 def test_a_bad_checkpoint_is_one_line_naming_it_never_advising_unsafe_loading(finished_run, tmp_path, edit, expected):
     run, before = resumable_copy(finished_run, tmp_path, edit)
     err = one_line_error(run_in_process("train", "--resume", str(run)))
-    assert f"{run}/checkpoints/last.pt: " in err and expected in err, err
+    assert f"error: {run}/checkpoints/last.pt" in err and expected in err, err
     assert "weights_only" not in err, err  # torch's advice to load unsafely is never passed on
     assert (run / "checkpoints" / "last.pt").read_bytes() == before  # nothing the user had is changed
 

@@ -18,6 +18,7 @@ import torch
 from resreg.errors import ResregError
 from resreg.io import atomic_path
 from resreg.layout import BEST_CHECKPOINT, CHECKPOINTS_DIR, LAST_CHECKPOINT
+from resreg.weights.strict import load_state_dict_strict
 
 LAST, BEST = LAST_CHECKPOINT, BEST_CHECKPOINT
 
@@ -60,6 +61,12 @@ def load(path: Path) -> Checkpoint:
     else:
         return Checkpoint(path, contents)
     raise ResregError(f"{path}: not a readable resreg checkpoint ({reason})") from None
+
+
+def restore_weights(module: torch.nn.Module, state: Checkpoint, part: str) -> None:
+    """Load the checkpoint's `part` (`model`, `ema`) into `module`; weights that do not fit it (the run's
+    config.yaml and its checkpoint disagree) are one line naming the file and the keys."""
+    load_state_dict_strict(module, state[part], where=f"{state.path} ({part})")
 
 
 class Checkpoint(dict[str, Any]):

@@ -276,16 +276,16 @@ class Run:
             state["ema"] = self.ema.module.state_dict()
         return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: checkpoint.Checkpoint) -> None:
         self.step = state["step"]
-        self.model.load_state_dict(state["model"])
+        checkpoint.restore_weights(self.model, state, "model")
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.precision.scaler.load_state_dict(state["scaler"])
         checkpoint.set_rng_state(state["rng"])
         self.best_error = state["best_error"]
         if self.ema is not None and "ema" in state:
-            self.ema.module.load_state_dict(state["ema"])
+            checkpoint.restore_weights(self.ema.module, state, "ema")
 
     def save(self, name: str) -> None:
         """Write checkpoints/NAME on rank 0 (every rank has the same weights)."""
