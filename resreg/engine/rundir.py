@@ -24,7 +24,7 @@ from resreg.config import load_config
 from resreg.engine.run_lock import RunLock
 from resreg.engine.snapshots import SNAPSHOT_DIR
 from resreg.errors import ConfigError
-from resreg.io import write_text_atomic
+from resreg.io import remove_leftover_temporaries, write_text_atomic
 from resreg.layout import (
     CHECKPOINTS_DIR,
     CURVES_FILE,
@@ -82,7 +82,7 @@ def claim(run_dir: Path, *, resume: bool, overwrite: bool) -> RunLock:
                     shutil.rmtree(path)
                 else:
                     path.unlink()
-        remove_leftover_temporaries(run_dir)  # nobody else writes here now
+        remove_leftover_temporaries(run_dir)  # of writes a kill interrupted; nobody else writes here now
     except BaseException:
         lock.release()
         raise
@@ -97,16 +97,6 @@ def check_new_run_dir(run_dir: Path, *, overwrite: bool) -> None:
             f"--run-dir {run_dir} already holds a run ({', '.join(found)}): continue it with "
             f"resreg train --resume {run_dir}, replace it with --overwrite, or give another --run-dir"
         )
-
-
-def remove_leftover_temporaries(run_dir: Path) -> list[Path]:
-    """Remove the temporary files of writes a kill -9 interrupted (resreg.io.atomic_path names them
-    `.<file>.<random>.tmp`, beside the file) from `run_dir` and below; return them. Only while
-    holding the run's lock: another writer's files in flight would go too."""
-    leftovers = [path for path in run_dir.rglob(".*.tmp") if path.is_file()]
-    for path in leftovers:
-        path.unlink(missing_ok=True)
-    return leftovers
 
 
 def _run_files(run_dir: Path) -> list[str]:
