@@ -9,8 +9,10 @@ import torch
 
 from resreg.config.options import EngineOptions
 from resreg.engine.precision import (
+    Choice,
     Precision,
     resolve_channels_last,
+    resolve_compile,
     resolve_engine_options,
     resolve_precision,
     resolve_threads,
@@ -92,3 +94,28 @@ def test_omp_num_threads_caps_the_automatic_thread_count(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "64")  # never more than the cores this process may use
     assert resolve_threads(0).value == 4
     assert resolve_threads(3).value == 3  # the config wins
+
+
+CUDA = torch.device("cuda")  # resolve_compile only reads its type: no GPU needed to test the decision
+
+
+@pytest.mark.parametrize(
+    ("device", "steps", "size", "world", "expected", "reason"),
+    [
+        (CPU, 1_000_000, (224, 224), 1, False, "eager on cpu"),
+        (CUDA, 4_999, (224, 224), 1, False, "4,999 steps are too few"),
+        (CUDA, 5_000, (224, 224), 1, "default", "5,000 steps repay a cold compile"),
+        (CUDA, 14_070, (28, 28), 1, "reduce-overhead", "28 px images are launch-bound"),
+        (CUDA, 14_070, (28, 28), 8, "default", "repay a cold compile"),  # no CUDA graphs around DDP
+        (CUDA, 300, (28, 28), 1, False, "too few"),  # the quickstart: a compile would double its time
+    ],
+)
+def test_compile_auto_compiles_on_cuda_runs_long_enough_to_repay_it(device, steps, size, world, expected, reason):
+    choice = resolve_compile("auto", device, steps, size, world)
+    assert choice.value == expected and reason in choice.reason and choice.reason.startswith("auto: ")
+
+
+@pytest.mark.parametrize(("value", "mode"), [(True, "default"), (False, False), ("max-autotune", "max-autotune")])
+def test_an_explicit_compile_setting_is_obeyed_even_on_the_cpu(value, mode):
+    assert resolve_compile(value, CPU, 10, (8, 8)) == Choice(mode, "set in the config")
+    assert EngineOptions().compile == "auto"

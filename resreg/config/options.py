@@ -18,7 +18,9 @@ class EngineOptions:
         precision: auto (bf16 where the device computes it natively: a CUDA GPU with bf16, a CPU with AMX
             or AVX512-BF16; fp32 elsewhere), fp32, or autocast in bf16 or fp16 (GPUs, with a grad scaler).
         channels_last: the NHWC memory format: auto (on CUDA and AVX2/AVX-512 CPUs, where it is faster), true or false.
-        compile: wrap the model in torch.compile (slow to start; faster steps on GPUs).
+        compile: torch.compile the training step: auto (on CUDA, for runs long enough to repay the cold
+            compile; with CUDA graphs where small images make the step launch-bound), true or false, or a
+            torch.compile mode (default, reduce-overhead, max-autotune).
         seed: seed of every random generator.
         deterministic: deterministic algorithms only; on the CPU a resumed run is bitwise equal.
         threads: CPU threads of torch (0 = the cores this process may use, shared among its node's processes).
@@ -34,7 +36,7 @@ class EngineOptions:
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     channels_last: bool | Literal["auto"] = "auto"
-    compile: bool = False
+    compile: bool | Literal["auto", "default", "reduce-overhead", "max-autotune"] = "auto"
     seed: int = 0
     deterministic: bool = False
     threads: int = 0

@@ -26,11 +26,11 @@ from resreg.engine.loop import Run
 from resreg.engine.metrics_log import MetricsLog
 from resreg.engine.objective import Objective
 from resreg.engine.optim import build_optimizer
-from resreg.engine.precision import Choice, Precision, resolve_engine_options
+from resreg.engine.precision import Choice, Precision, resolve_compile, resolve_engine_options
 from resreg.engine.preprocessing import of_training_data
 from resreg.errors import ConfigError
 from resreg.layout import MODEL_FILE, checkpoint_file
-from resreg.plugins import get_registry
+from resreg.registry import Registry
 from resreg.weights import save_model
 
 
@@ -52,6 +52,7 @@ def train(
     config: RunConfig,
     *,
     source: str,
+    registry: Registry,
     run_dir: Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -61,9 +62,9 @@ def train(
 
     `run_dir` is where to write (default runs/<name>, chosen by rank 0); with `resume` the run
     continues from run_dir/checkpoints/last.pt, else a run already there is an error unless
-    `overwrite`. Rank 0 holds the directory's lock throughout. `hook` is the plugins' hook relay.
+    `overwrite`. Rank 0 holds the directory's lock throughout. `registry` is what the model, data and
+    recipe are built from, `hook` the plugins' hook relay: the CLI hands both over.
     """
-    registry = get_registry()
     options, eval_options = config.engine, config.eval
     record = config.to_dict()  # what config.yaml holds and what the hooks see as run.config
     info = distributed.setup(options.device)
@@ -102,8 +103,10 @@ def train(
         teacher = load_teacher(recipe.teacher, registry, info.device) if recipe.teacher else None
         choices["lr"] = Choice(*recipe.scaled_lr())  # the banner says the lr and where it comes from
         train_module = distributed.wrap(model, info, sync_bn=options.sync_bn)
-        if options.compile:
-            train_module = torch.compile(train_module)
+        choices["compile"] = resolve_compile(options.compile, info.device, recipe.total_steps(steps_per_epoch),
+                                             data.image_size, info.world_size)  # fmt: skip
+        if choices["compile"].value:
+            train_module = torch.compile(train_module, mode=choices["compile"].value)
         run = Run(
             dir=directory,
             config=record,
