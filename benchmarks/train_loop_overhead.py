@@ -92,7 +92,12 @@ def engine_images_per_s(case: Case, args: argparse.Namespace) -> float:
         "eval": {"splits": []},
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as run_dir:
-        train(validate_config(config, "benchmark", get_registry()), source="benchmark", run_dir=Path(run_dir))
+        train(
+            validate_config(config, "benchmark", get_registry()),
+            source="benchmark",
+            run_dir=Path(run_dir),
+            registry=get_registry(),
+        )
         rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     windows = [(r["step"], r["images_per_s"]) for r in rows if "images_per_s" in r]
     images = [(step - before) * case.batch for (before, _), (step, _) in itertools.pairwise(windows)]

@@ -42,7 +42,7 @@ def run(request, tmp_path_factory) -> dict:
     recipe = {**TINY["train"], "augment": {"normalize": request.param}}
     config = validate_config({**TINY, "train": recipe}, "tiny", registry)
     run_dir = tmp_path_factory.mktemp(f"run-{request.param}")
-    assert train(config, source="tiny", run_dir=run_dir) == "finished"
+    assert train(config, source="tiny", registry=registry, run_dir=run_dir) == "finished"
     augment = config.recipe.augment
     return {"dir": run_dir, "data": build_data(config, registry), "augment": augment, "mode": request.param}
 

@@ -86,7 +86,7 @@ def test_a_run_writes_its_directory(tmp_path):
     from resreg.models import load_model
 
     run_dir = tmp_path / "run"
-    assert train(tiny_config(), source="tiny", run_dir=run_dir) == "finished"
+    assert train(tiny_config(), source="tiny", registry=get_registry(), run_dir=run_dir) == "finished"
     assert {p.name for p in run_dir.iterdir()} >= {"config.yaml", "metrics.jsonl", "metrics.csv", "model.safetensors"}
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if "train_loss" in r]
@@ -105,14 +105,14 @@ def test_a_run_writes_its_directory(tmp_path):
 
 def test_bf16_autocast_and_channels_last_train_on_the_cpu(tmp_path):
     config = tiny_config(engine={"precision": "bf16", "channels_last": True})
-    assert train(config, source="tiny", run_dir=tmp_path) == "finished"
+    assert train(config, source="tiny", registry=get_registry(), run_dir=tmp_path) == "finished"
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["train_loss"]) for r in rows if "train_loss" in r)
 
 
 def test_ema_and_gradient_clipping(tmp_path):
     config = tiny_config(engine={"ema": 0.9, "grad_clip": 1.0})
-    assert train(config, source="tiny", run_dir=tmp_path) == "finished"
+    assert train(config, source="tiny", registry=get_registry(), run_dir=tmp_path) == "finished"
     assert "ema" in torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
 
 
@@ -147,7 +147,12 @@ def test_unknown_recipe_suggests(tmp_path, capsys):
 def test_eval_command_on_a_run_and_on_its_weights(tmp_path, capsys, normalize):
     """A weights file alone is evaluated as its run is: normalised as its header records (pixel: the mean image)."""
     run_dir = tmp_path / "run"
-    train(tiny_config(train={"augment": {"normalize": normalize}}), source="tiny", run_dir=run_dir)
+    train(
+        tiny_config(train={"augment": {"normalize": normalize}}),
+        source="tiny",
+        registry=get_registry(),
+        run_dir=run_dir,
+    )
     capsys.readouterr()
     assert main(["eval", str(run_dir), "--json"]) == 0
     from_run = json.loads(capsys.readouterr().out)
@@ -189,7 +194,7 @@ def test_training_callbacks_are_hooks(tmp_path):
     recorder = Recorder()
     plugins.manager.register(recorder)
     try:
-        train(tiny_config(), source="tiny", run_dir=tmp_path, hook=plugins.hook)
+        train(tiny_config(), source="tiny", registry=get_registry(), run_dir=tmp_path, hook=plugins.hook)
     finally:
         plugins.manager.unregister(recorder)
     assert calls[0] == "start 0" and calls[-1] == "end 12"
@@ -204,12 +209,13 @@ def test_tensorboard_option_logs_or_warns(tmp_path):
     config = tiny_config(engine={"tensorboard": True})
     if importlib.util.find_spec("tensorboard") is None:
         with pytest.warns(UserWarning, match="tensorboard is not installed"):
-            train(config, source="tiny", run_dir=tmp_path, hook=get_plugins().hook)
+            train(config, source="tiny", registry=get_registry(), run_dir=tmp_path, hook=get_plugins().hook)
     else:
-        train(config, source="tiny", run_dir=tmp_path, hook=get_plugins().hook)
+        train(config, source="tiny", registry=get_registry(), run_dir=tmp_path, hook=get_plugins().hook)
         assert any((tmp_path / "tb").iterdir())
 
 
 @pytest.mark.compile  # opt-in (a cold compile takes about 30 s): pytest -m compile
 def test_torch_compile_trains(tmp_path):
-    assert train(tiny_config(engine={"compile": True}), source="tiny", run_dir=tmp_path) == "finished"
+    config = tiny_config(engine={"compile": True})
+    assert train(config, source="tiny", registry=get_registry(), run_dir=tmp_path) == "finished"

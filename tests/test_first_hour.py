@@ -102,7 +102,7 @@ def test_every_recipe_runs_on_synthetic_data(recipe, tmp_path):
         "eval": {"batch_size": 4},
     }
     config = validate_config(config, recipe, get_registry())
-    assert train(config, source=recipe, run_dir=tmp_path / "run") == "finished"
+    assert train(config, source=recipe, registry=get_registry(), run_dir=tmp_path / "run") == "finished"
     assert (tmp_path / "run" / "model.safetensors").is_file()
 
 

@@ -145,12 +145,12 @@ def test_a_resumed_training_run_logs_each_row_once(tmp_path: Path) -> None:
         def __getattr__(self, name):  # the other callbacks
             return lambda **kwargs: None
 
-    train(config, source="test", run_dir=run_dir, hook=KeepCheckpointAt20())
+    train(config, source="test", registry=get_registry(), run_dir=run_dir, hook=KeepCheckpointAt20())
     whole = without_speed(run_dir)
     assert [r["step"] for r in whole] == [10, 20, 20, 30, 40, 40]  # windows, and evaluations at 20 and 40
     (run_dir / "checkpoints" / "last.pt").write_bytes(copy["last"])
     (run_dir / "model.safetensors").unlink()
-    train(config, source="test", run_dir=run_dir, resume=True)
+    train(config, source="test", registry=get_registry(), run_dir=run_dir, resume=True)
     assert without_speed(run_dir) == whole
     assert [r["step"] for r in csv_rows(run_dir)] == ["10", "20", "20", "30", "40", "40"]
 
@@ -187,7 +187,8 @@ def test_each_checkpoint_first_syncs_the_rows_logged_so_far(tmp_path: Path, monk
         "engine": {"threads": 1, "log_every": 5, "checkpoint_every": 10, "progress": "none"},
         "eval": {"splits": ["test"], "batch_size": 16},
     }  # fmt: skip
-    train(validate_config(config, "test", get_registry()), source="test", run_dir=tmp_path / "run",
+    train(validate_config(config, "test", get_registry()), source="test", registry=get_registry(),
+          run_dir=tmp_path / "run",
           hook=RecordCheckpoints())  # fmt: skip
     assert saved_after, "no checkpoint was saved"
     for rows_at_save, syncs_before in saved_after:

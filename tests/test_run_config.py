@@ -114,7 +114,7 @@ def test_train_evaluate_sweep_costs_and_nproc_checks_never_parse_a_section_again
     config = tiny()
     parser_calls.clear()  # validating it parsed each section once; what follows reads the RunConfig
     registry = get_registry()
-    assert train(config, source="tiny", run_dir=tmp_path / "run") == "finished"
+    assert train(config, source="tiny", registry=get_registry(), run_dir=tmp_path / "run") == "finished"
     assert set(evaluate_config(config, registry)) >= {"test_error", "test_loss"}
     check_before_spawning(config, 2, registry)
     assert Costs()(config).images == 2 * 8
@@ -168,7 +168,7 @@ def test_snapshots_and_final_model_of_an_ema_run_carry_the_trained_models_record
         train={"length": 4, "snapshots": 2, "augment": {"normalize": "pixel"}},
         engine={"ema": 0.5, "checkpoint_every": 0},
     )
-    assert train(config, source="tiny", run_dir=tmp_path / "run") == "finished"
+    assert train(config, source="tiny", registry=get_registry(), run_dir=tmp_path / "run") == "finished"
     saved = [*sorted((tmp_path / "run" / "snapshots").glob("*.safetensors")), tmp_path / "run" / MODEL_FILE]
     assert len(saved) == 3
     for path in saved:

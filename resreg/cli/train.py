@@ -74,7 +74,15 @@ def run(args: argparse.Namespace) -> int:
 
     resume = args.resume is not None or _restarted(run_dir)
     overwrite = args.overwrite or _started_again()  # a restart before the first checkpoint begins its run anew
-    outcome = train(config, source=source, run_dir=run_dir, resume=resume, overwrite=overwrite, hook=plugins.hook)
+    outcome = train(
+        config,
+        source=source,
+        run_dir=run_dir,
+        resume=resume,
+        overwrite=overwrite,
+        hook=plugins.hook,
+        registry=plugins.registry,
+    )
     return STATUS[outcome]
 
 
