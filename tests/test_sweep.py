@@ -249,3 +249,17 @@ def test_a_submitit_array_trains_skips_and_tabulates_as_a_local_sweep(tmp_path):
     assert "| tiny-res | 2/2 |" in (tmp_path / "out" / "results.md").read_text()
     again = sweep(*args, cwd=tmp_path)
     assert again.returncode == 0 and "2 already finished, 0 to train" in again.stdout, again.stdout + again.stderr
+
+
+def test_jobs_packs_runs_round_robin_over_the_visible_gpus(monkeypatch):
+    import torch
+
+    from resreg.sweep import device_slots
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert device_slots(2) == ["3", "5", "3", "5"]  # two runs: one per GPU, not both on GPU 3
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert device_slots(1) == ["0", "1"]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert device_slots(3) == [None, None, None]  # on the CPU: --jobs runs at a time, as before

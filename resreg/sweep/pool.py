@@ -21,7 +21,8 @@ def device_slots(jobs: int) -> list[str | None]:
     """CUDA_VISIBLE_DEVICES of each worker: every visible GPU `jobs` times, or `jobs` CPU workers (None).
 
     So `--jobs 3` on 2 GPUs keeps 6 runs in flight, 3 on each: small runs that leave a big GPU idle
-    between their kernel launches share it.
+    between their kernel launches share it. Round-robin over the GPUs, so a sweep with fewer runs
+    than workers still spreads them over every GPU before doubling up on one.
     """
     import torch
 
@@ -31,7 +32,7 @@ def device_slots(jobs: int) -> list[str | None]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     devices = [d.strip() for d in visible.split(",") if d.strip()][:count] if visible else []
     devices = devices or [str(i) for i in range(count)]
-    return [d for d in devices for _ in range(jobs)] if devices else [None] * jobs
+    return [d for _ in range(jobs) for d in devices] if devices else [None] * jobs
 
 
 class Pool:
