@@ -216,3 +216,28 @@ def test_builtin_models_get_the_same_weights_for_a_seed_as_before_the_init_becam
         sha.update(name.encode())
         sha.update(tensor.contiguous().numpy().tobytes())
     assert sha.hexdigest()[:16] == digest
+
+
+def test_a_plugin_stem_keeps_its_weights_once_the_network_adopts_its_layers():
+    """The ResNet builder moves a stem's layers into the network (`conv1`, not `stem.conv1`): they stay the stem's."""
+
+    class FlatStem(nn.Module):
+        """A 3x3 convolution whose weights its __init__ sets (0.5 everywhere)."""
+
+        def __init__(self, in_chans: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_chans, 16, 3, padding=1, bias=False)
+            nn.init.constant_(self.conv1.weight, 0.5)
+            self.out_chs, self.reduction, self.feature_module, self.feature_reduction = 16, 1, "conv1", 1
+
+    class StemPlugin:
+        @resreg.hookimpl
+        def resreg_register(self, registry):
+            registry.register("stem", "flat", FlatStem)
+
+    plugins = Plugins()
+    plugins.load_entry_points()
+    plugins.add(StemPlugin(), PluginInfo("flat", "resreg-flat", "0.1", "flat"))
+    model = resreg.create_model(small_net_spec(stem="flat"), registry=plugins.registry)
+    assert bool((model.conv1.weight == 0.5).all())
+    assert not bool((model.layer1[0].conv1.weight == 0.5).any())  # resreg's own block: He init
