@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -247,3 +248,17 @@ def test_a_write_refused_outside_resregs_atomic_writes_is_one_line_too(read_only
     err = one_line_error(result, "export")
     assert str(read_only_dir) in err and ("read-only file system (EROFS)" in err or "permission denied (EACCES)" in err)
     assert not list(read_only_dir.iterdir())
+
+
+# --- the reliability page ------------------------------------------------------------------------
+def test_every_promise_on_the_reliability_page_names_tests_that_exist():
+    """docs/reliability.md lists a promise only with its proof: each row's last cell names tests, and they exist."""
+    root = Path(__file__).resolve().parents[1]
+    rows = [line for line in (root / "docs/reliability.md").read_text().splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| Fault |") and len(rows) > 10
+    for row in rows[1:]:
+        proofs = re.findall(r"`(tests/\w+\.py)(?:::(\w+))?`", row.rstrip(" |").rsplit("|", 1)[-1])
+        assert proofs, row
+        for path, name in proofs:
+            source = (root / path).read_text()
+            assert not name or re.search(rf"^def {name}\(", source, re.MULTILINE), (path, name)
