@@ -3,6 +3,7 @@ unchecked by tests/test_config.py. YAML's own error (line, column, problem) is t
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 
 from resreg.config.loader import apply_overrides, find_config, load_config, resolve_interpolations
 from resreg.errors import ConfigError
+from resreg.yaml_file import parse_yaml
 
 
 def message(call, *args, **kwargs) -> str:
@@ -98,3 +100,58 @@ def test_yaml_errors_without_a_position_or_problem(tmp_path: Path):
     assert message(load_config, path) == f"{path.resolve()}: invalid YAML: {str(reference.value).splitlines()[0]}"
     expected = "override 'name=a\\x07b': value is not valid YAML: invalid YAML"
     assert message(apply_overrides, {}, ["name=a\x07b"]) == expected
+
+
+# --- limits: a config is data from outside (issue 22 item 7) ------------------------------------------
+def _billion_laughs(levels: int = 9) -> str:
+    """Each level a list of 9 aliases of the one below: 9**levels strings from a few hundred bytes."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_config_fails_fast_in_one_line(tmp_path: Path, cli):
+    path = tmp_path / "laughs.yaml"
+    path.write_text("model: resnet20\n" + _billion_laughs())
+    started = time.monotonic()
+    result = cli("show", str(path))
+    assert time.monotonic() - started < 5  # the expansion is counted on the parsed nodes, never built
+    assert result.status == 2 and result.err.count("\n") == 1, result.err
+    assert f"{path.resolve()}: YAML aliases expand it past 100,000 values" in result.err
+    base = tmp_path / "uses_it.yaml"  # through base: as well
+    base.write_text("base: laughs.yaml\n")
+    assert "YAML aliases expand it past 100,000 values" in message(load_config, base)
+
+
+def test_a_config_over_1_mib_is_refused_from_its_size_before_parsing(tmp_path: Path):
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as file:  # 50 MB on disk (sparse: the test writes 12 bytes)
+        file.write(b"model: r20\n")
+        file.truncate(50_000_000)
+    assert message(load_config, path) == (
+        f"{path.resolve()}: 50,000,000 bytes is over the 1,048,576 bytes (1 MiB) resreg reads from a YAML file; "
+        "a config or resreg.yaml is a few KiB"
+    )
+
+
+def test_a_document_that_contains_itself_or_nests_too_deep_is_one_line(tmp_path: Path):
+    looped, deep = tmp_path / "loop.yaml", tmp_path / "deep.yaml"
+    looped.write_text("model: &m {inner: *m}\n")
+    deep.write_text("model: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert (
+        message(load_config, looped)
+        == f"{looped.resolve()}: YAML anchor contains an alias of itself (a document without end)"
+    )
+    assert message(load_config, deep).endswith(": YAML nested too deep to read (lists or mappings inside each other)")
+
+
+def test_anchors_within_the_limit_still_work(tmp_path: Path):
+    path = tmp_path / "anchors.yaml"
+    path.write_text("shared: &opt {type: sgd, lr: 0.1}\ntrain:\n  optimizer:\n    <<: *opt\n    lr: 0.05\n")
+    config = load_config(path)
+    assert config["train"]["optimizer"] == {"type": "sgd", "lr": 0.05} and config["shared"]["lr"] == 0.1
+    hundred = "row: &row [" + ", ".join(["1"] * 99) + "]\n"  # 100 nodes: the list and its values
+    within, over = (hundred + "rows: [" + ", ".join(["*row"] * n) + "]\n" for n in (990, 1000))
+    assert len(parse_yaml(within, "within")["rows"]) == 990  # 99,000 values and a few more: read
+    with pytest.raises(ConfigError, match="over: YAML aliases expand it past 100,000 values"):
+        parse_yaml(over, "over")

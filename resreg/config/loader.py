@@ -16,7 +16,8 @@ snapshots so, and keeps working when the run directory moves); other `${...}` ar
 interpolations (`${oc.env:IMAGENET,data/imagenet}`).
 
 A config argument is a path, or the name of a config shipped with resreg (`cifar10/resnet20`).
-Configs are data: nothing in them is ever imported or executed; `_target_` keys are refused.
+Configs are data: nothing in them is ever imported or executed; `_target_` keys are refused. Each
+file is read within limits (`resreg.yaml_file`: 1 MiB, aliases expanding to 100,000 values).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resreg.errors import ConfigError, did_you_mean
+from resreg.yaml_file import read_yaml
 
 REPLACE_KEY = "_replace_"
 CONFIG_DIR = "${config_dir}"
@@ -71,15 +73,7 @@ def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any
     path = path.resolve()
     if path in _chain:
         raise ConfigError(f"{path}: base: cycle {' -> '.join(p.name for p in (*_chain, path))}")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    loaded = read_yaml(path)  # a config may come from anyone: read within limits (size, aliases)
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):

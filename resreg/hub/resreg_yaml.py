@@ -10,6 +10,7 @@ from typing import Any
 
 from resreg import __version__
 from resreg.errors import WeightsError
+from resreg.yaml_file import read_yaml
 
 
 def resreg_record(
@@ -40,13 +41,9 @@ def dump_resreg_yaml(record: dict[str, Any]) -> str:
 
 
 def read_resreg_yaml(path: Path) -> dict[str, Any]:
-    """A `resreg.yaml`, checked to hold a `spec:` mapping. Only YAML data is read: nothing is imported."""
-    import yaml
-
-    try:
-        record = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise WeightsError(f"{path}: not readable YAML ({' '.join(str(exc).split())})") from None
+    """A `resreg.yaml`, checked to hold a `spec:` mapping. Only YAML data is read, within limits (size,
+    aliases: `resreg.yaml_file`), since it comes from a repo: nothing is imported."""
+    record = read_yaml(path, error=WeightsError)
     if not isinstance(record, dict) or not isinstance(record.get("spec"), dict):
         raise WeightsError(f"{path}: has no 'spec:' mapping (is it a resreg repo?)")
     if not isinstance(record.get("components", []), list):
