@@ -108,6 +108,40 @@ def test_predict_command_warns_of_a_bomb_and_classifies_the_rest(grey_model, ima
     assert "decompression bomb" in err
 
 
+def test_predict_of_a_snapshot_runs_ensemble_yaml_averages_its_members(tmp_path, images, capsys):
+    """ensemble.yaml as `resreg train` writes it, members prepared with their per-pixel mean image."""
+    from resreg.engine.snapshots import SNAPSHOT_DIR, write_ensemble_config
+
+    run = tmp_path / "run"
+    mean_image = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(0))
+    members = []
+    for i in (1, 2):
+        torch.manual_seed(i)
+        member = resreg.create_model("resnet20", in_chans=1, depths=[1, 1, 1]).eval()
+        Preprocessing((1, 28, 28), (0.29,), (0.35,), label_names=FASHION, mean_image=mean_image).attach(member)
+        members.append(member)
+        save_model(member, run / SNAPSHOT_DIR / f"snapshot{i}.safetensors")
+    ensemble_yaml = write_ensemble_config(run, {"name": "snap", "data": {"type": "fashion_mnist"}})
+    assert main(["predict", str(ensemble_yaml), str(images / "grey.png"), "--top-k", "10", "--json"]) == 0
+    (got,) = json.loads(capsys.readouterr().out)["predictions"]
+    expected = torch.zeros(10)  # mean_probs: the mean of the members' probabilities
+    for member in members:
+        (p,) = predict(member, [images / "grey.png"], top_k=10)
+        expected[p.indices] += torch.tensor(p.probabilities) / 2
+    assert [t["index"] for t in got["top"]] == expected.argsort(descending=True).tolist()
+    assert [t["label"] for t in got["top"]] == [FASHION[t["index"]] for t in got["top"]]
+    assert torch.allclose(torch.tensor([t["probability"] for t in got["top"]]), expected.sort(descending=True).values)
+
+
+def test_predict_of_a_config_without_weights_says_what_predict_takes(tmp_path, images, capsys):
+    config = tmp_path / "fresh.yaml"
+    config.write_text("model: resnet20\ndata: fashion_mnist\n")
+    assert main(["predict", str(config), str(images / "grey.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{config}: its model names no weights to predict with" in err
+    assert "a run dir, a .safetensors file" in err and "ensemble.yaml" in err
+
+
 # --- the round trip ------------------------------------------------------------------------------------
 def _env(hub: HubServer, home: Path) -> dict[str, str]:
     return {

@@ -41,6 +41,12 @@ class Ensemble(nn.Module):
         self.num_classes = members[0].num_classes
         first = members[0].pretrained_cfg
         self.pretrained_cfg = {**first, "first_conv": None, "classifier": None}
+        # The class names and per-pixel mean image the members share (the snapshots of one run do), so
+        # the ensemble prepares images and names classes as they do: in predict, and in a saved file.
+        for name in ("label_names", "resreg_mean_image"):
+            shared = _shared([getattr(m, name, None) for m in members])
+            if shared is not None:
+                setattr(self, name, shared)
 
     def forward_members(self, x: torch.Tensor) -> list[torch.Tensor]:
         outputs = []
@@ -53,6 +59,18 @@ class Ensemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.combine(self.forward_members(x))
+
+
+def _shared(values: list[Any]) -> Any:
+    """The value every member has (lists, tensors), or None when one lacks it or they differ."""
+    first = values[0]
+    if any(v is None for v in values):
+        return None
+    if isinstance(first, torch.Tensor):
+        agree = all(isinstance(v, torch.Tensor) and torch.equal(first, v) for v in values)
+    else:
+        agree = all(v == first for v in values)
+    return first if agree else None
 
 
 def _member_source(entry: Any, where: str) -> tuple[Any, tuple[int, int] | None]:

@@ -3,6 +3,7 @@
 resreg predict runs/quickstart shoe.png photos/          # a run dir, its final weights
 resreg predict hf-hub:me/resnet20-fmnist *.png --top-k 3 # a Hub repo (or a folder, or a .safetensors file)
 resreg predict model.safetensors photos/ --json          # one JSON object: predictions and failed images
+resreg predict runs/snapshots/ensemble.yaml shoe.png     # a config whose model brings its weights
 
 Images are prepared as the model's evaluation prepared them (its saved input size, channels, crop,
 interpolation and normalisation): JPEG, PNG and the other formats PIL reads, grey or colour, 8- or
@@ -18,12 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-from resreg.errors import DataError
+from resreg.errors import ConfigError, DataError
+
+#: what predict runs (its help, and the message when it is given something else)
+ACCEPTED = (
+    "a run dir, a .safetensors file, a model folder, hf-hub:owner/name, or a config whose model brings its "
+    "weights (pretrained:, or an ensemble of saved models such as a snapshot run's ensemble.yaml)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="a run dir, a .safetensors file, a model folder or hf-hub:owner/name[@rev]")
+    parser.add_argument("source", help=ACCEPTED)
     parser.add_argument("images", nargs="+", help="image files and folders of images")
     parser.add_argument("--top-k", type=int, default=5, help="classes shown per image (default 5)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
@@ -36,10 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from resreg.models import load_model
     from resreg.prediction import ImageWarning, predict
 
-    model = load_model(args.source)  # hf-hub:, local-dir:, a file, a folder
+    model = _model(args.source)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     with warnings.catch_warnings(record=True) as caught:
@@ -57,3 +66,18 @@ def run(args: argparse.Namespace) -> int:
             top = ", ".join(f"{label} {prob:.3f}" for label, prob in zip(p.labels, p.probabilities, strict=True))
             print(f"{p.image}: {top}")
     return 0
+
+
+def _model(source: str) -> Any:
+    """The model `source` names, with its weights and preprocessing: a config's model (as `resreg eval
+    CONFIG` builds it), or a weights source (hf-hub:, local-dir:, a file, a run dir, a folder)."""
+    from resreg.models import create_model, load_model
+
+    if Path(source).suffix not in (".yaml", ".yml"):
+        return load_model(source)
+    from resreg.config import load_config
+
+    spec = load_config(source).get("model")  # ${config_dir} resolved: ensemble.yaml names its snapshots so
+    if not (isinstance(spec, Mapping) and (spec.get("type") == "ensemble" or spec.get("pretrained"))):
+        raise ConfigError(f"{source}: its model names no weights to predict with; resreg predict takes {ACCEPTED}")
+    return create_model(spec)
