@@ -437,3 +437,15 @@ def test_a_component_that_breaks_its_kinds_contract_is_refused_when_registered()
     NothingToZero.zero_init = "mlp.fc2"
     registry.register("block", "x", NothingToZero, provider=author)  # a dotted path will do
     assert registry.names("block") == ["x"]
+
+
+def test_resreg_plugins_reports_a_replaced_builtin_and_a_refused_entry(cli, monkeypatch):
+    import resreg.plugins
+
+    plugins = _load(("resnet", True, _plugin("resnet", block__basic=Toy, block__bottleneck=Toy)),
+                    ("fast", False, _plugin("fast", block__basic_=Other, block__bottleneck=Other)))  # fmt: skip
+    monkeypatch.setattr(resreg.plugins, "_plugins", plugins)
+    out = cli("plugins").out
+    assert "fast  [loaded]  resreg-fast 1.0  (fast)\n    block: basic\n" in out
+    assert "    replaces: block 'basic' of plugin 'resnet' (resreg)\n" in out
+    assert "    refused: block 'bottleneck' of plugin 'fast' (resreg-fast) refused: the built-in plugin 'resnet'" in out
