@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from resreg import __version__
 from resreg.artifact import Preprocessing
 from resreg.errors import ConfigError, ResregError
+from resreg.io import refusals_named
 
 if TYPE_CHECKING:
     import torch
@@ -122,11 +123,12 @@ def _written(path: str | os.PathLike[str]) -> Iterator[Path]:
     import tempfile
 
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as folder:
-        tmp = Path(folder) / target.name
-        yield tmp
-        os.replace(tmp, target)
+    with refusals_named(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as folder:
+            tmp = Path(folder) / target.name
+            yield tmp
+            os.replace(tmp, target)
 
 
 @contextlib.contextmanager

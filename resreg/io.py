@@ -62,6 +62,20 @@ def refusal_reason(err: OSError) -> str:
 
 
 @contextlib.contextmanager
+def refusals_named(target: Path) -> Iterator[None]:
+    """Within the block, a write the file system refuses becomes a one-line `ResregError` naming `target`
+    (the file being written, not the temporary name it is written under) and what became of it."""
+    try:
+        yield
+    except Exception as exc:
+        refusal = refused_write(exc)
+        if refusal is None:
+            raise
+        kept = f"the previous {target.name} is unchanged" if target.is_file() else "nothing was written"
+        raise ResregError(f"cannot write {target}: {refusal_reason(refusal)}; {kept}") from exc
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block ends without error, it replaces `path`.
 
@@ -75,22 +89,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     tmp: Path | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, target)
-    except Exception as exc:
-        refusal = refused_write(exc)
-        if refusal is None:
-            raise
-        kept = f"the previous {target.name} is unchanged" if target.is_file() else "nothing was written"
-        raise ResregError(f"cannot write {target}: {refusal_reason(refusal)}; {kept}") from exc
+        with refusals_named(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            yield tmp
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            # mkstemp makes the file private (0600); give it the mode a plain open() would have.
+            os.chmod(tmp, 0o666 & ~_current_umask())
+            os.replace(tmp, target)
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

@@ -236,17 +236,20 @@ def test_a_bad_checkpoint_is_one_line_naming_it_never_advising_unsafe_loading(fi
     assert (run / "checkpoints" / "last.pt").read_bytes() == before  # nothing the user had is changed
 
 
-def test_a_write_refused_outside_resregs_atomic_writes_is_one_line_too(read_only_dir, tmp_path):
-    """`resreg export` writes through the exporters' own files: the CLI still reports the refusal in one line."""
+def test_writes_refused_elsewhere_are_one_line_naming_the_path(read_only_dir, tmp_path):
+    """`resreg export` writes through the exporters' own files, `resreg plugin new` with plain writes: both
+    name the path the user gave and the reason, in one line."""
     from resreg.models import create_model
     from resreg.weights import save_model
 
+    unwritable = ("read-only file system (EROFS)", "permission denied (EACCES)")
     save_model(create_model({"preset": "resnet20", "depths": [1, 1, 1]}), tmp_path / "m.safetensors")
-    result = run_in_process(
-        "export", str(tmp_path / "m.safetensors"), "--format", "pt2", "-o", str(read_only_dir / "m.pt2")
-    )
-    err = one_line_error(result, "export")
-    assert str(read_only_dir) in err and ("read-only file system (EROFS)" in err or "permission denied (EACCES)" in err)
+    target = read_only_dir / "m.pt2"
+    export = ("export", str(tmp_path / "m.safetensors"), "--format", "pt2", "-o", str(target))
+    err = one_line_error(run_in_process(*export), "export")
+    assert f"cannot write {target}: " in err and any(reason in err for reason in unwritable), err
+    err = one_line_error(run_in_process("plugin", "new", "mynet", "--dir", str(read_only_dir)), "plugin")
+    assert f"error: {read_only_dir / 'resreg-mynet'}: " in err and any(reason in err for reason in unwritable), err
     assert not list(read_only_dir.iterdir())
 
 
