@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from resreg.artifact import timm_config
-from resreg.errors import ConfigError, ResregError, WeightsError
+from resreg.errors import ResregError, WeightsError
 from resreg.hub.card import final_metrics, model_card
-from resreg.hub.client import parse_repo_ref
+from resreg.hub.client import DEFAULT_TIMEOUT_S, parse_repo_ref
 from resreg.hub.pull import download
 from resreg.hub.push import Pushed, Upload, commit_files, opened_header
 from resreg.hub.record import check_publishable, published_config
@@ -41,6 +41,7 @@ from resreg.models import architecture_of, load_model
 from resreg.plugins import get_registry
 from resreg.registry import Registry
 from resreg.weights import provenance
+from resreg.yaml_file import read_yaml
 
 
 def push(
@@ -51,6 +52,7 @@ def push(
     private: bool = False,
     message: str | None = None,
     registry: Registry | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Pushed:
     """Upload a run dir (or a `.safetensors` file written by `save_model`) to `repo_id` in one commit.
 
@@ -64,9 +66,10 @@ def push(
         private: create the repo private (an existing repo keeps its visibility).
         message: the commit message.
         registry: where component provenance is looked up for files that lack it.
+        timeout_s: seconds each Hub request may wait to connect, and then for each read or write.
     """
     upload = upload_files(source, repo_id, message=message, registry=registry)
-    return commit_files(upload, repo_id, revision=revision, private=private)
+    return commit_files(upload, repo_id, revision=revision, private=private, timeout_s=timeout_s)
 
 
 def upload_files(source: Path, repo_id: str, *, message: str | None = None, registry: Registry | None = None) -> Upload:
@@ -109,26 +112,24 @@ def _timm_config_json(spec: dict[str, Any], preprocessing: Any, registry: Regist
 
 
 def _run_config(path: Path) -> dict[str, Any] | None:
-    import yaml
-
     if not path.is_file():
         return None
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    config = read_yaml(path)
     return config if isinstance(config, dict) else None
 
 
-def pull(ref: str, *, to: Path | None = None, registry: Registry | None = None) -> tuple[Path, str]:
+def pull(
+    ref: str, *, to: Path | None = None, registry: Registry | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> tuple[Path, str]:
     """Download a resreg (or timm) repo, prove it rebuilds here, and optionally copy it to `to`.
 
     The model is rebuilt from the repo and its weights loaded strictly, so a corrupt file, weights
     that do not fit the spec, or a component that no installed plugin provides (named, with the
-    distribution to install) fail now rather than at first use. Returns the folder with the files
-    and the commit sha.
+    distribution to install) fail now rather than at first use. Each Hub request waits at most
+    `timeout_s` seconds to connect, and then for each read. Returns the folder with the files and the
+    commit sha.
     """
-    folder, commit = download(ref)
+    folder, commit = download(ref, timeout_s=timeout_s)
     repo_id = parse_repo_ref(ref)[0]
     try:
         load_model(folder, registry=registry)

@@ -8,6 +8,10 @@ Repos live in memory; every commit gets a sha, so revisions can be pinned.
 
     with HubServer() as hub:
         os.environ["HF_ENDPOINT"] = hub.url   # before huggingface_hub is imported
+
+Two broken Hubs for the failure paths: `SilentServer` accepts connections and never answers (a hung
+server or a dead proxy), `StatusServer` answers each request with the HTTP status its repo name asks for and no Hub
+error code (a failing server, or HF_ENDPOINT pointing at something that is not a Hub).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -265,3 +271,72 @@ class _Handler(BaseHTTPRequestHandler):
             "Accept-Ranges": "bytes",
         }
         self._send(200, content, headers, head)
+
+
+class SilentServer:
+    """Accepts every connection on 127.0.0.1 and never sends a byte; `url` is its HF_ENDPOINT."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)  # so the accepting thread sees `stopping` (closing does not wake accept)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.connections: list[socket.socket] = []  # held open, unanswered, until the server stops
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.connections.append(self.listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    def __enter__(self) -> SilentServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+
+class StatusServer:
+    """Answers every request with the HTTP status its repo name asks for (`me/status-503`: 503) and a JSON
+    body, with no Hub error code; a request that names no status gets 404."""
+
+    def __init__(self) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _StatusHandler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> StatusServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+class _StatusHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))  # create_repo names it here
+        asked = re.search(rb"status-(\d{3})", self.path.encode() + b" " + body)
+        answer = json.dumps({"error": "the test server answers so"}).encode()
+        self.send_response(int(asked[1]) if asked else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer)
+
+    do_GET = do_POST = do_HEAD = do_PUT = _answer

@@ -20,13 +20,14 @@ import pytest
 import safetensors.torch
 import torch
 import yaml
+from PIL import Image
 
 import resreg
 from resreg.models import load_model
 from resreg.weights import save_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hub_server import HubServer
+from hub_server import HubServer, SilentServer, StatusServer
 
 TOKEN = "hf_resreg_test_secret_0123456789"
 SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -345,6 +346,62 @@ def test_no_network_no_token_and_offline_are_told_apart_in_resregs_words(tmp_pat
     assert "Invalid username or password" not in denied[2]  # resreg's words, not a pasted server reply
 
 
+def test_a_hub_that_never_answers_times_out_in_one_line(tmp_path):
+    path = save_model(resreg.create_model({"preset": "resnet20", "depths": [1, 1, 1]}), tmp_path / "m.safetensors")
+    with SilentServer() as silent:
+        dry, pull, push = resreg_many(
+            silent,
+            tmp_path / "home",
+            ["push", str(path), "me/m", "--dry-run"],
+            ["pull", "me/r20", "--timeout", "2"],
+            ["push", str(path), "me/m", "--timeout", "2"],
+            HF_HUB_ETAG_TIMEOUT="600",  # huggingface_hub's variables cannot lengthen resreg's limit
+            HF_HUB_DOWNLOAD_TIMEOUT="600",
+        )
+        assert silent.connections  # the server was reached: it accepted and said nothing
+    for status, _, err, _ in (pull, push):
+        assert status == 2 and err.count("\n") == 1, err
+        assert f"the Hub at {silent.url} timed out: no answer within 2 s; check the network" in err
+    # one request's timeout, not huggingface_hub's retries (6 tries and 23 s of back-off); a push's own
+    # time includes preparing its files, which is what --dry-run does
+    assert 2 <= pull[3] < 15 and 2 <= push[3] < dry[3] + 15, (pull, push, dry)
+    assert "(--timeout allows longer), or set HF_HUB_OFFLINE=1" in pull[2] and "then push again" in push[2]
+
+
+def test_an_http_error_status_is_named_with_what_it_means(tmp_path):
+    path = save_model(resreg.create_model({"preset": "resnet20", "depths": [1, 1, 1]}), tmp_path / "m.safetensors")
+    meanings = {
+        500: ("failed with a server error (HTTP 500", "try again later"),
+        503: ("failed with a server error (HTTP 503", "try again later"),
+        401: ("not authorised to {access} this repository (HTTP 401)", "set HF_TOKEN"),
+        403: ("not authorised to {access} this repository (HTTP 403)", "set HF_TOKEN"),
+        404: ("not found at {url} (HTTP 404", "check the repo id, and that HF_ENDPOINT is a Hub"),
+    }
+    with StatusServer() as server:
+        commands = [[*argv, f"me/status-{status}"] for status in meanings for argv in (["pull"], ["push", str(path)])]
+        errors = _cli_errors(server, tmp_path / "home", *commands)
+    for argv, err in zip(commands, errors, strict=True):
+        status, access = int(argv[-1][-3:]), "read" if argv[0] == "pull" else "write to"
+        what, remedy = meanings[status]
+        assert what.format(access=access, url=server.url) in err and remedy in err, err
+        assert "unreachable" not in err and "no connection" not in err, err
+
+
+def test_a_pulled_resreg_yaml_is_read_within_limits(tmp_path, cli):
+    folder = tmp_path / "pulled"  # what a repo's snapshot holds: weights and the record beside them
+    save_model(resreg.create_model({"preset": "resnet20", "depths": [1, 1, 1]}), folder / "model.safetensors")
+    levels = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    (folder / "resreg.yaml").write_text("spec: {preset: resnet20}\n" + "\n".join(levels) + "\n")
+    Image.new("RGB", (32, 32)).save(tmp_path / "x.png")
+    result = cli("predict", str(folder), str(tmp_path / "x.png"))
+    assert result.status == 2 and result.err.count("\n") == 1, result.err
+    assert f"{folder / 'resreg.yaml'}: YAML aliases expand it past 100,000 values" in result.err
+    with (folder / "resreg.yaml").open("r+b") as file:
+        file.truncate(5_000_000)  # 5 MB: refused from its size
+    assert "5,000,000 bytes is over the 1,048,576 bytes (1 MiB)" in cli("predict", str(folder), str(tmp_path)).err
+
+
 def test_strip_prefix_works_for_hub_sources(hub, tmp_path):
     torch.manual_seed(0)
     small = resreg.create_model({"preset": "resnet20", "depths": [1, 1, 1]}).eval()
@@ -375,7 +432,7 @@ def test_a_pushed_run_publishes_no_secret_and_no_local_path(hub, tmp_path):
         "name: exp-${oc.env:RESREG_TEST_SECRET}\n"
         "model: {preset: resnet20, depths: [1, 1, 1], in_chans: 1}\n"
         "data: {type: fashion_mnist, root: '${oc.env:RESREG_TEST_DATA}', download: false, limit: 64}\n"
-        "train: {preset: fast, unit: step, length: 2, batch_size: 32}\n"
+        "train: {preset: fast, unit: step, length: 2, batch_size: 32, schedule: {warmup: 0}}\n"
         "engine: {log_every: 1, progress: none, precision: fp32, channels_last: false}\n"
         "eval: {splits: [test], batch_size: 2000}\n"
     )

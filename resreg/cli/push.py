@@ -6,7 +6,9 @@ resreg push runs/resnet20-cifar10 me/resnet20-cifar10 --dry-run   # print what w
 Prints the commit sha (pull exactly this version with `resreg pull me/resnet20-cifar10@SHA`). The token
 comes from huggingface_hub: HF_TOKEN or `hf auth login`. Of the run's config only an allowlisted
 record is published (model, recipe, data set type and name, eval options, metrics, versions); values
-from the environment and local paths never are.
+from the environment and local paths never are. A Hub that does not connect or answer within --timeout
+seconds (default 30) ends the push in one line, as do an HTTP error status and no connection; the
+repo then stays at its previous commit.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--private", action="store_true", help="create the repo private")
     parser.add_argument("-m", "--message", help="the commit message")
     parser.add_argument("--dry-run", action="store_true", help="print the files and their text; upload nothing")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for the Hub to connect and to answer (default 30)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +34,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         return _dry_run(args)
-    pushed = push(args.source, args.repo_id, revision=args.revision, private=args.private, message=args.message)
+    pushed = push(
+        args.source,
+        args.repo_id,
+        revision=args.revision,
+        private=args.private,
+        message=args.message,
+        timeout_s=args.timeout,
+    )
     print(pushed.commit)
     return 0
 

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resreg.hub.client import hub_errors, parse_repo_ref
+from resreg.hub.client import DEFAULT_TIMEOUT_S, hub_call, parse_repo_ref
 from resreg.layout import PICKLE_FILES, PULL_PATTERNS
 
 
-def download(ref: str, *, allow_pickle: bool = False) -> tuple[Path, str]:
-    """Fetch the files of `owner/name[@revision]` into the cache; return (snapshot folder, commit sha)."""
-    from huggingface_hub import constants, snapshot_download
+def download(ref: str, *, allow_pickle: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Path, str]:
+    """Fetch the files of `owner/name[@revision]` into the cache; return (snapshot folder, commit sha).
+
+    Each request waits at most `timeout_s` seconds to connect and between bytes (`hub_call`); a refused
+    connection or an unknown host fails at once.
+    """
+    from huggingface_hub import snapshot_download
 
     repo_id, revision = parse_repo_ref(ref)
     patterns = PULL_PATTERNS + (list(PICKLE_FILES) if allow_pickle else [])
-    with hub_errors(f"hf-hub:{ref}"):
-        # Each file's metadata request waits HF_HUB_ETAG_TIMEOUT seconds at most (snapshot_download's own
-        # default ignores that variable); a refused connection or an unknown host fails at once (hub_errors).
-        folder = Path(
-            snapshot_download(
-                repo_id, revision=revision, allow_patterns=patterns, etag_timeout=constants.HF_HUB_ETAG_TIMEOUT
-            )
-        )
+    with hub_call(f"hf-hub:{ref}", timeout_s=timeout_s):
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns, etag_timeout=timeout_s))
     return folder, folder.name

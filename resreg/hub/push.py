@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from resreg.hub.client import hub_errors
+from resreg.hub.client import DEFAULT_TIMEOUT_S, hub_call
 from resreg.io import write_text_atomic
 from resreg.layout import PUSHES_FILE
 
@@ -38,16 +38,24 @@ class Pushed:
     url: str
 
 
-def commit_files(upload: Upload, repo_id: str, *, revision: str | None = None, private: bool = False) -> Pushed:
+def commit_files(
+    upload: Upload,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Pushed:
     """Upload the files of `upload` to `repo_id` in one commit (the repo and branch created when missing).
 
-    For a run, the push is appended to `RUN_DIR/pushes.jsonl`.
+    Each request waits at most `timeout_s` seconds to connect and between bytes (`hub_call`). For a run,
+    the push is appended to `RUN_DIR/pushes.jsonl`.
     """
     from huggingface_hub import CommitOperationAdd, HfApi
 
     operations = [CommitOperationAdd(name, str(c) if isinstance(c, Path) else c) for name, c in upload.files]
     api = HfApi()
-    with hub_errors(f"hf-hub:{repo_id}", upload=True):
+    with hub_call(f"hf-hub:{repo_id}", upload=True, timeout_s=timeout_s):
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
