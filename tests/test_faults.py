@@ -253,6 +253,13 @@ def test_writes_refused_elsewhere_are_one_line_naming_the_path(read_only_dir, tm
     assert not list(read_only_dir.iterdir())
 
 
+def test_eval_of_a_checkpoint_whose_weights_do_not_fit_is_one_line(finished_run, tmp_path):
+    run, before = resumable_copy(finished_run, tmp_path, _drop_a_weight)
+    err = one_line_error(run_in_process("eval", str(run), "--checkpoint", "last"), "eval")
+    assert f"{run}/checkpoints/last.pt (model): weights do not fit the model: 1 missing (fc.weight)" in err, err
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
 # --- the reliability page ------------------------------------------------------------------------
 def test_every_promise_on_the_reliability_page_names_tests_that_exist():
     """docs/reliability.md lists a promise only with its proof: each row's last cell names tests, and they exist."""

@@ -61,7 +61,7 @@ def _config_and_weights(args: argparse.Namespace) -> tuple[dict[str, Any], Any, 
         config = rundir.read_run_config(path, args.overrides)
         if args.checkpoint == "final":
             return config, load_model(path / MODEL_FILE), None
-        return config, None, checkpoint.load(checkpoint_file(path, args.checkpoint))["model"]
+        return config, None, checkpoint.load(checkpoint_file(path, args.checkpoint))
     if path.suffix == ".safetensors" or path.is_dir() or parse_source(args.source).hub_ref is not None:
         config = resolve_interpolations(apply_overrides({}, args.overrides), args.source)
         return config, load_model(args.source), None

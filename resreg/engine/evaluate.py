@@ -9,7 +9,7 @@ made from the batch the eval loader yields (the centre-cropped image), resized o
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -22,6 +22,7 @@ from resreg.config.run_config import RunConfig
 from resreg.data.augment import AugmentOptions
 from resreg.data.loader import make_loader
 from resreg.engine.assemble import build_data, build_model
+from resreg.engine.checkpoint import Checkpoint, restore_weights
 from resreg.engine.distributed import Dist, all_sum, pick_device, processes_sharing_cores
 from resreg.engine.precision import Precision
 from resreg.errors import ConfigError, DataError, did_you_mean
@@ -69,18 +70,18 @@ def evaluate_config(
     registry: Registry,
     *,
     model: torch.nn.Module | None = None,
-    weights: str | Mapping[str, torch.Tensor] | None = None,
+    weights: str | Checkpoint | None = None,
 ) -> dict[str, float]:
     """`resreg eval`: the figures of each split `config.eval` names, in this process, with its data set
     built as training builds it. `model` is one that brings its weights (a run's model.safetensors, a
     weights file); without it the config's model is built as training builds it and `weights` fills it:
-    a checkpoint's model state, or a weights source (a file, hf-hub:...). Images are normalised as the
+    a checkpoint (its model weights), or a weights source (a file, hf-hub:...). Images are normalised as the
     recipe says, or without a recipe as the model's record says (resreg.artifact)."""
     data = build_data(config, registry)
     if model is None:
         model = build_model(config, data, registry)
-        if isinstance(weights, Mapping):
-            model.load_state_dict(weights)
+        if isinstance(weights, Checkpoint):
+            restore_weights(model, weights, "model")
         elif weights is not None:
             load_pretrained(model, weights)
     classes = getattr(model, "num_classes", None)
