@@ -93,6 +93,13 @@ def _one_line_error(result: subprocess.CompletedProcess[str], command: str) -> s
     return result.stderr
 
 
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf"])
+def test_a_timeout_is_a_finite_number_of_seconds(cli, seconds):
+    result = cli("pull", "me/r20", "--timeout", seconds)  # refused before any request
+    assert result.status == 2 and result.err.count("\n") == 1, result.err
+    assert "a Hub timeout is a finite number of seconds above 0 (default 30)" in result.err
+
+
 @pytest.fixture(scope="module")
 def pushed(hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Two pushes of one run dir to me/r20 (the second with new weights) and one to a branch."""

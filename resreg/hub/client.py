@@ -8,6 +8,7 @@ the saved login): resreg never reads, prints or stores one.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +68,8 @@ def limit_request_time(timeout_s: float) -> None:
     """
     from huggingface_hub import get_session
 
-    if not timeout_s > 0:
-        raise WeightsError(f"--timeout {timeout_s:g}: a Hub timeout is a number of seconds above 0 (default 30)")
+    if not 0 < timeout_s < math.inf:
+        raise WeightsError(f"--timeout {timeout_s:g}: a Hub timeout is a finite number of seconds above 0 (default 30)")
     client = get_session()
     hooks = [hook for hook in client.event_hooks["request"] if not isinstance(hook, _TimeLimit)]
     client.event_hooks = {**client.event_hooks, "request": [*hooks, _TimeLimit(timeout_s)]}
