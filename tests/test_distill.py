@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from resreg.engine.distill import distillation_loss, load_teacher
+from resreg.engine.objective import Objective
+from resreg.engine.precision import Precision
 from resreg.errors import ConfigError
 from resreg.plugins import get_registry
 from resreg.recipe import TeacherSection, build_recipe
@@ -41,6 +43,22 @@ def test_a_teacher_is_a_source_or_a_section_and_its_numbers_are_checked():
 def test_a_preset_teacher_is_built_frozen_in_eval_mode():
     teacher = load_teacher(TeacherSection(source="resnet20"), get_registry(), torch.device("cpu"))
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_the_step_loss_mixes_the_label_loss_and_the_distillation_term_by_weight():
+    torch.manual_seed(0)
+    student, teacher = torch.nn.Linear(12, 5), torch.nn.Linear(12, 5).requires_grad_(False)
+    images, labels = torch.randn(8, 12), torch.randint(0, 5, (8,))
+    recipe = build_recipe(
+        {"preset": "fast", "label_smoothing": 0, "teacher": {"source": "x", "weight": 0.7}}, get_registry()
+    )
+    objective = Objective.of(recipe, num_classes=5, seed=0, teacher=teacher)
+    _, loss = objective.backward(student, images, labels, step=0, precision=Precision("fp32", torch.device("cpu")))
+    with torch.no_grad():
+        s, t = student(images), teacher(images)
+    expected = 0.3 * F.cross_entropy(s, labels) + 0.7 * distillation_loss(s, t, 4.0)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert student.weight.grad is not None and teacher.weight.grad is None
 
 
 @pytest.mark.slow  # two real training runs: CI runs it

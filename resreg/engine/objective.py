@@ -24,7 +24,7 @@ from timm.loss import BinaryCrossEntropy, SoftTargetCrossEntropy
 from resreg.data.augment import seeded_global_rngs
 from resreg.engine.distill import distillation_loss
 from resreg.engine.precision import Precision
-from resreg.recipe import Recipe
+from resreg.recipe import Recipe, TeacherSection
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -50,8 +50,7 @@ class Objective:
         erasing: the probability of timm's RandomErasing for each image (0 = off), before mixing as in timm.
         mixer: timm's Mixup of the batch (None = off).
         teacher: the distillation teacher, frozen in eval mode (None = off).
-        temperature: the distillation softmax temperature.
-        distill_weight: the distillation term's share of the loss (the label loss gets the rest).
+        distill: the distillation term's temperature and weight (the recipe's `train.teacher`).
         accumulate: micro-batches per batch; their gradients add up to the batch's.
         seed: the run's seed (mixing draws from (seed, step)).
     """
@@ -60,8 +59,7 @@ class Objective:
     erasing: float = 0.0
     mixer: Mixup | None = None
     teacher: torch.nn.Module | None = None
-    temperature: float = 4.0
-    distill_weight: float = 0.0
+    distill: TeacherSection | None = None
     accumulate: int = 1
     seed: int = 0
 
@@ -70,21 +68,18 @@ class Objective:
         a = recipe.augment
         mixer = None
         if a.mixes:
-            smoothing = recipe.label_smoothing
             mixer = Mixup(
                 mixup_alpha=a.mixup_alpha,
                 cutmix_alpha=a.cutmix_alpha,
-                label_smoothing=smoothing,
+                label_smoothing=recipe.label_smoothing,
                 num_classes=num_classes,
             )
-        distill = recipe.teacher
         return cls(
             loss=make_loss(recipe),
             erasing=a.random_erasing,
             mixer=mixer,
             teacher=teacher,
-            temperature=distill.temperature if distill else 4.0,
-            distill_weight=distill.weight if distill else 0.0,
+            distill=recipe.teacher,
             accumulate=recipe.accumulate,
             seed=seed,
         )
@@ -121,12 +116,12 @@ class Objective:
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         loss = self.loss(logits, targets)
-        if self.teacher is None:
+        if self.teacher is None or self.distill is None:
             return loss
         with torch.no_grad():
             teacher_logits = self.teacher(images)
-        kd = distillation_loss(logits, teacher_logits, self.temperature)
-        return (1 - self.distill_weight) * loss + self.distill_weight * kd
+        kd = distillation_loss(logits, teacher_logits, self.distill.temperature)
+        return (1 - self.distill.weight) * loss + self.distill.weight * kd
 
 
 def _syncs_gradients(module: torch.nn.Module, last: bool) -> Any:
