@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from training_probe import probe_site, probed_processes
 
 from resreg.engine.launch import RESUMABLE
-from resreg.engine.loop import STOP_CHECK_EVERY
+from resreg.engine.stop_signals import STOP_CHECK_EVERY
 
 pytestmark = pytest.mark.slow  # each starts a real training process (about 15 s on 2 busy cores)
 

@@ -9,9 +9,7 @@ log window (engine.log_every steps), not per step, so the loop keeps up with a G
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from resreg.engine.metrics_log import MetricsLog
 from resreg.engine.objective import Objective
 from resreg.engine.precision import Precision
 from resreg.engine.progress import Progress
+from resreg.engine.stop_signals import STOP_CHECK_EVERY, StopRequest, catch_stop_signals
 from resreg.errors import ResregError
 from resreg.layout import checkpoint_file
 from resreg.schedule import Schedule
@@ -69,7 +68,7 @@ class Run:
     plugin_state: dict[str, Any] = field(default_factory=dict)  # see RunInfo.plugin_state
     _window: torch.Tensor | None = None  # loss sum, wrong, images of the current log window (on the device)
     _window_start: float = 0.0
-    _stop_signal: int = 0
+    _stop: StopRequest = field(default_factory=StopRequest)
     phase: str = "train"  # or "eval" while evaluating (an out-of-memory error names the batch size to change)
 
     @property
@@ -89,7 +88,8 @@ class Run:
         self.train_module.train()
         # Loss and images/s long before the first full log window (minutes on ImageNet-sized steps).
         previews = {self.step + 4**k for k in range(8) if 4**k < self.options.log_every}
-        with _catch_signals(self):
+        say = (lambda message: self.progress.write(message, always=True)) if self.info.is_main else None
+        with catch_stop_signals(self._stop, say):
             for images, labels in self._batches():
                 self.train_step(images, labels)
                 signum = self._stop_requested()
@@ -303,50 +303,12 @@ class Run:
         Under DDP the ranks agree through an all-reduce, read on the host: a device sync, so it is done
         every STOP_CHECK_EVERY steps (the same steps on every rank), not after each one."""
         if not self.info.enabled:
-            return self._stop_signal
+            return self._stop.signum
         if self.step % STOP_CHECK_EVERY and self.step < self.total_steps:
             return 0
-        return int(all_max(self.info, torch.tensor([self._stop_signal], device=self.info.device)).item())
+        return int(all_max(self.info, torch.tensor([self._stop.signum], device=self.info.device)).item())
 
     def call_hook(self, name: str, **kwargs: Any) -> None:
         """Call a training callback on every plugin that implements it (rank 0 only)."""
         if self.hook is not None and self.info.is_main:
             getattr(self.hook, name)(**kwargs)
-
-
-#: Under DDP, how often (in steps) the ranks check whether one of them received a stop signal: a stop
-#: waits at most this many steps (SLURM's warning comes 90 s ahead), and no step pays a host sync for it.
-STOP_CHECK_EVERY = 8
-
-#: The signals that stop a run after the current step, with a checkpoint: Ctrl-C, a kill, and
-#: SLURM's warning before the time limit (sbatch --signal=USR1@90).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
-
-
-@contextlib.contextmanager
-def _catch_signals(run: Run) -> Iterator[None]:
-    """A stop signal sets a flag the loop checks after each step (then checkpoint and exit); it is
-    acknowledged at once, and a second Ctrl-C aborts without waiting for the step."""
-
-    def handle(signum: int, frame: Any) -> None:
-        if signum == signal.SIGINT and run._stop_signal == signal.SIGINT:
-            raise KeyboardInterrupt
-        if run._stop_signal:
-            return
-        run._stop_signal = signum
-        if run.info.is_main and run.progress is not None:
-            if signum == signal.SIGINT:
-                message = "stopping after this step (Ctrl-C again to abort)"
-            else:
-                message = f"{signal.Signals(signum).name}: stopping after this step, with a checkpoint"
-            try:
-                run.progress.write(message, always=True)
-            except RuntimeError:  # the signal came while stderr was being written: a buffered write cannot nest
-                os.write(2, f"\n{message}\n".encode())
-
-    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
