@@ -10,6 +10,7 @@ from typing import Literal
 import pytest
 
 import resreg
+from resreg.build import BuildContext, build_resolved
 from resreg.errors import ConfigError, RegistryError
 from resreg.plugins import PluginInfo, Plugins
 from resreg.registry import Provider, Registrar, Registry
@@ -286,11 +287,12 @@ def test_nested_specs_reach_a_component_as_factories_and_builders_get_the_regist
     registry.register("attn", "gain", Attn)
     registry.register("block", "blk", Block)
     registry.register("builder", "net", net)
-    model = registry.build_model({"type": "net", "block": {"type": "blk", "attn": {"type": "gain", "gain": 2}}})
+    context = BuildContext(registry, member_loader=lambda *_: None)
+    model = build_resolved({"type": "net", "block": {"type": "blk", "attn": {"type": "gain", "gain": 2}}}, context)
     assert model.registry is registry and model.block == {"type": "blk", "attn": {"type": "gain", "gain": 2}}
     assert (model.built.attn.channels, model.built.attn.gain) == (4, 2)
     with pytest.raises(ConfigError, match=r"model\.block\.attn: unknown attn 'gian'"):
-        registry.build_model({"type": "net", "block": {"type": "blk", "attn": "gian"}})
+        build_resolved({"type": "net", "block": {"type": "blk", "attn": "gian"}}, context)
 
 
 WRAPPER = (

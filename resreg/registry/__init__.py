@@ -23,7 +23,7 @@ from resreg.registry.kinds import DEFAULT_KINDS
 from resreg.registry.names import Refused
 from resreg.registry.presets import PRESET_INFO_KEYS, read_presets
 from resreg.registry.registrar import Registrar
-from resreg.registry.registry import Registry, split_spec, takes_registry
+from resreg.registry.registry import Registry, split_spec
 
 __all__ = [
     "BUILDER_ARGUMENTS",
@@ -45,5 +45,4 @@ __all__ = [
     "read_presets",
     "split_spec",
     "static_docstring",
-    "takes_registry",
 ]

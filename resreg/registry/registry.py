@@ -8,7 +8,6 @@ or `{"type": "bottleneck", "groups": 32}`.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -186,24 +185,6 @@ class Registry:
     def build(self, kind: str, spec: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
         """Validate `spec` and call its factory with the builder-supplied `args` and `kwargs`."""
         return self.partial(kind, spec, where)(*args, **kwargs)
-
-    def build_model(self, spec: Any, where: str = "model") -> Any:
-        """Call a builder with its validated arguments as written, nested specs included.
-
-        A builder that declares a positional-only `registry` parameter (`def resnet(registry, /, *, ...)`)
-        is handed this registry, to build its components from; that is how a custom registry reaches them.
-        """
-        entry, args = self.validate("builder", spec, where)
-        return entry.obj(self, **args) if takes_registry(entry.obj) else entry.obj(**args)
-
-
-def takes_registry(builder: Any) -> bool:
-    """Whether a builder's first parameter is a positional `registry`."""
-    target = builder.__init__ if inspect.isclass(builder) else builder
-    parameters = [p for p in inspect.signature(target).parameters.values() if p.name != "self"]
-    return bool(parameters) and parameters[0].name == "registry" and parameters[0].kind in (
-        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
-    )  # fmt: skip
 
 
 def split_spec(spec: Any, kind: str, where: str = "") -> tuple[str, dict[str, Any]]:
