@@ -26,6 +26,7 @@ _LAZY = {
     "validate_config": "resreg.config",
     "get_registry": "resreg.plugins",
     "Registry": "resreg.registry",
+    "Registrar": "resreg.registry",
     "Entry": "resreg.registry",
     "ref": "resreg.schema",
     "FeatureInfo": "resreg.features",

@@ -9,7 +9,7 @@ registered here through `stand_in`, which knows the shapes of these formats for 
 from __future__ import annotations
 
 import resreg
-from resreg.registry import Registry
+from resreg.registry import Registrar
 
 # By import path ("module:factory"): registering (and `resreg list`) imports neither the formats nor torch.
 FACTORIES = {
@@ -20,6 +20,6 @@ FACTORIES = {
 
 
 @resreg.hookimpl
-def resreg_register(registry: Registry) -> None:
+def resreg_register(registry: Registrar) -> None:
     for name, module in FACTORIES.items():
         registry.register("dataset", name, f"{module}:{name}")

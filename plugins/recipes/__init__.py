@@ -7,9 +7,9 @@ uses, with a `help` line and the paper it follows (`meta.paper`), as the model p
 from __future__ import annotations
 
 import resreg
-from resreg.registry import Registry
+from resreg.registry import Registrar
 
 
 @resreg.hookimpl
-def resreg_register(registry: Registry) -> None:
+def resreg_register(registry: Registrar) -> None:
     registry.register_presets("recipe", __package__)
