@@ -2,7 +2,8 @@
 # The papers' comparisons, trained by resreg on Fashion-MNIST; the tables and curves for docs/reproduction.md.
 #
 #   benchmarks/reproduce_fashion_mnist.sh [--length E] [--seeds N] [--jobs J] [--out DIR] [--data DIR]
-#                                         [--time-limit S] [--smoke] [--stochastic-depth] [-- KEY=VALUE ...]
+#                                         [--time-limit S] [--smoke] [--stochastic-depth] [--only NAME]
+#                                         [-- KEY=VALUE ...]
 #
 # In order of importance, each a `resreg sweep` of configs/fashion_mnist/* into OUT (all runs in OUT/runs,
 # shared between the comparisons: ResNet-32 and -56 are trained once):
@@ -34,6 +35,8 @@
 #   --smoke         the whole pipeline, fast: 256 training images, 2 steps per run (start-up is most of it),
 #                   into its own folder
 #   --stochastic-depth  also comparison 6, last (+34.8 TMAC per epoch and seed)
+#   --only NAME     only that comparison (degradation, shortcuts, ..., ensembles), e.g. the GPU suite's
+#                   degradation at 30 epochs
 #   -- KEY=VALUE    overrides for every run (engine.precision=bf16, engine.channels_last=true, ...)
 #
 # Rerunning the same command skips finished runs and resumes interrupted ones. A different --length or
@@ -43,7 +46,7 @@
 set -euo pipefail
 
 command_line="$0 $*"
-length="" seeds=2 jobs=1 out="" time_limit="" smoke=0 stochastic_depth=0 extra=()
+length="" seeds=2 jobs=1 out="" time_limit="" smoke=0 stochastic_depth=0 only="" extra=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --length) length="$2"; shift 2 ;;
@@ -54,6 +57,7 @@ while [[ $# -gt 0 ]]; do
         --time-limit) time_limit="$2"; shift 2 ;;
         --smoke) smoke=1; shift ;;
         --stochastic-depth) stochastic_depth=1; shift ;;
+        --only) only="$2"; shift 2 ;;
         --) shift; extra+=("$@"); break ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "reproduce_fashion_mnist.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -80,8 +84,11 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(( $(nproc) / jobs > 0 ? $(nproc) / 
 started=$(date +%s)
 deadline=$(( time_limit ? started + time_limit : 0 ))
 
+wanted() { [[ -z "$only" || "$only" == "$1" ]]; }  # wanted NAME: is comparison NAME to run (--only)?
+
 sweep() {  # sweep NAME CONFIG... : train (within the time limit) and tabulate one comparison
     local name="$1"; shift
+    wanted "$name" || return 0
     local configs=() c
     for c in "$@"; do configs+=("$cfg/$c.yaml"); done
     local args=("${configs[@]}" --seeds "$seeds" --jobs "$jobs" --out "$out/$name" --runs "$runs" --title "$name")
@@ -112,7 +119,7 @@ for c in plain20 plain32 plain44 plain56 resnet20 resnet32 resnet44 resnet56 res
     "${overrides[@]}" --dry-run | tee "$out/plan.txt"
 
 sweep degradation plain20 plain32 plain44 plain56 resnet20 resnet32 resnet44 resnet56
-for kind in plain resnet; do  # the paper's Figure 6: one panel of plain nets, one of ResNets (seed 0)
+for kind in plain resnet; do wanted degradation || break  # the paper's Figure 6: one panel of plain nets, one of ResNets (seed 0)
     dirs=()
     for depth in 20 32 44 56; do
         if [[ -f "$runs/fmnist-$kind$depth-seed0/model.safetensors" ]]; then dirs+=("$runs/fmnist-$kind$depth-seed0"); fi
@@ -129,6 +136,7 @@ sweep snapshots resnet32 resnet32_snapshots
 
 # Ensembles are models of their own: evaluated (not trained) from the run directories, with the same
 # data, normalisation and test split as the runs (the recipe file as base).
+if wanted ensembles; then
 mkdir -p "$out/ensembles"
 t0=$(date +%s)
 for (( seed = 0; seed < seeds; seed++ )); do
@@ -181,6 +189,7 @@ note = ("\nresnets-seedS: ResNet-20/32/44/56 of seed S, mean of probabilities. s
 print("\n".join(lines))
 EOF
 echo "ensembles: $(( $(date +%s) - t0 )) s" | tee -a "$out/timing.txt"
+fi
 if (( stochastic_depth )); then
     sweep stochastic_depth resnet110 resnet110_stochastic_depth
 fi

@@ -7,6 +7,7 @@ machine line and its table. Full runs are for a quiet machine (docs/benchmarks.m
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,13 +39,26 @@ def test_benchmark_smoke_run(script: str) -> None:
 
 
 @pytest.mark.slow
-def test_gpu_suite_smoke_runs_on_the_cpu(tmp_path) -> None:
-    """benchmarks/gpu_suite.sh --smoke: the GPU script's three parts, tiny, on the CPU (it cannot rot unseen)."""
+def test_gpu_suite_smoke_runs_every_part_on_the_cpu(tmp_path) -> None:
+    """benchmarks/gpu_suite.sh --smoke: the GPU script's four parts, tiny, on the CPU (it cannot rot unseen).
+
+    Each part's table must hold a measured row: a part that broke leaves a dash row or no table.
+    """
     result = subprocess.run(
         ["bash", str(BENCHMARKS / "gpu_suite.sh"), "--smoke"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable},
+        capture_output=True, text=True, timeout=1800,
+        env={**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "| resnet18 | eager |" in result.stdout, result.stdout[-3000:]
-    assert (tmp_path / "engine-smoke" / "model.safetensors").is_file()
-    assert "final test acc:" in result.stdout and "exit status:     0" in result.stdout, result.stdout[-3000:]
+    assert "| resnet18 | eager |" in (tmp_path / "bare-auto.md").read_text()
+    engine = (tmp_path / "engine.md").read_text()
+    assert re.search(r"\| precision=auto \(bare step \w+: [\d.]+ img/s\) \| [\d,]+ \| [\d.]+ [✓✗]", engine), engine
+    quickstart = (tmp_path / "quickstart.md").read_text()
+    assert "final test acc:" in quickstart and "exit status:     0" in quickstart, quickstart
+    jpeg = (tmp_path / "jpeg.md").read_text()
+    for run in ("resnet18 synthetic", "resnet18 JPEG decode=cuda", "resnet18 JPEG decode=cpu"):
+        assert re.search(rf"\| {run} \| [\d,]+ \|", jpeg), jpeg
+    degradation = (tmp_path / "degradation.md").read_text()
+    assert degradation.count("| 1/1 |") == 8, degradation  # plain and ResNet-20/32/44/56, one seed each
+    summary = (tmp_path / "summary.md").read_text()
+    assert all(f"### {part}." in summary for part in range(1, 5)), summary
