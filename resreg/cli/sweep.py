@@ -20,9 +20,13 @@ import argparse
 import importlib.util
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from resreg.errors import ConfigError
+
+if TYPE_CHECKING:  # imported when a sweep runs: `resreg --help` stays free of torch
+    from resreg.sweep import Pool
+    from resreg.sweep.slurm import SlurmPool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pool(args: argparse.Namespace, out: Path) -> Any:
+def _pool(args: argparse.Namespace, out: Path) -> Pool | SlurmPool:
     """What trains the runs: a Pool of subprocesses here, or a SlurmPool submitting them through submitit."""
     from resreg import sweep
 
