@@ -439,7 +439,7 @@ def test_a_pushed_run_publishes_no_secret_and_no_local_path(hub, tmp_path):
         "name: exp-${oc.env:RESREG_TEST_SECRET}\n"
         "model: {preset: resnet20, depths: [1, 1, 1], in_chans: 1}\n"
         "data: {type: fashion_mnist, root: '${oc.env:RESREG_TEST_DATA}', download: false, limit: 64}\n"
-        "train: {preset: fast, unit: step, length: 2, batch_size: 32, schedule: {warmup: 0}}\n"
+        "train: {preset: fast, unit: step, length: 2, eval_every: 1, batch_size: 32, schedule: {warmup: 0}}\n"
         "engine: {log_every: 1, progress: none, precision: fp32, channels_last: false}\n"
         "eval: {splits: [test], batch_size: 2000}\n"
     )
