@@ -73,13 +73,15 @@ echo "## resreg GPU suite ($(date -u +%F), $($PY -c 'import torch; print(torch.c
 if [ "$SMOKE" = 1 ]; then
   MODEL=resnet18 SIZE=64 BATCH=2 STEPS=4 LOG=1 PRECISIONS=(auto) BARE=(--smoke)
   JPEG=(--classes 4 --per-class 8 --width 64 --height 48) JPEG_MODELS=(resnet18) JPEG_IMAGES=32
-  JPEG_RUN=(data.image_size=32 train.batch_size=8 "train.length=3 steps" engine.log_every=1 eval.batch_size=8)
+  JPEG_RUN=(data.image_size=32 train.batch_size=8 "train.length=3 steps" "train.eval_every=1000 steps" engine.log_every=1
+    eval.batch_size=8)
   FOLDER=(data.workers=1)
   QUICKSTART=(--smoke) DEGRADATION=(--smoke --seeds 1 --jobs 2)
 else
   MODEL=resnet50 SIZE=224 BATCH=256 STEPS=200 LOG=20 PRECISIONS=(auto fp16) BARE=(--steps 20 --rounds 3)
   JPEG=(--classes 100 --per-class 64) JPEG_MODELS=(resnet50 resnet152) JPEG_IMAGES=6400
-  JPEG_RUN=(train.batch_size=256 "train.length=80 steps" engine.log_every=10) FOLDER=()
+  # one evaluation and one checkpoint, at the end: the windows between measure training alone
+  JPEG_RUN=(train.batch_size=256 "train.length=80 steps" "train.eval_every=1000 steps" engine.log_every=10) FOLDER=()
   QUICKSTART=(--target 0.90) DEGRADATION=(--length 30 --seeds 2 --jobs "$JOBS")
 fi
 
