@@ -7,8 +7,7 @@ resreg sweep fashion_mnist/resnet56 train.lr=0.1,0.05 --dry-run      # the plan 
 KEY=V1,V2 is a grid axis (Hydra's multirun syntax; commas inside [...] do not split), KEY=V applies
 to every run. Each run is `resreg train` in a subprocess, one at a time on a CPU and --jobs per GPU
 where there are GPUs, or as the jobs of a SLURM array (--executor slurm, through submitit):
-resreg sweep fashion_mnist/resnet20 --seeds 5 --executor slurm --executor-arg partition=gpu \
-    --executor-arg gpus_per_node=1 --executor-arg timeout_min=120
+resreg sweep fashion_mnist/resnet20 --seeds 5 --executor slurm --executor-arg partition=gpu
 Runs already finished are skipped and interrupted ones resumed, so the same
 command continues a sweep. Writes OUT/results.md and results.csv (mean and spread over seeds of the
 final train and test error, parameters, MACs, wall time) and OUT/curves.png; see resreg.sweep.
