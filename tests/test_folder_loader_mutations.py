@@ -76,3 +76,24 @@ def test_folder_batches_are_on_the_device_asked_for(tmp_path, train: bool) -> No
     )
     [(x, labels)] = list(loader.batches(0))
     assert (x.device, labels.device, x.shape) == (meta, meta, (2, 3, 16, 16))
+
+
+def test_training_crops_of_a_folder_are_the_drawn_scale_and_flip(tmp_path) -> None:
+    # four copies of one 16x16 PNG (lossless), trained at scale [16, 16]: every crop is the whole image
+    # (evaluation would resize to 18 and crop the centre), mirrored for the images whose flip was drawn
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    for split in ("train", "val"):
+        for name in ("cat", "dog"):
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(pixels).save(tmp_path / split / name / f"{i}.png")
+    source = imagefolder(root=str(tmp_path), image_size=16)
+    mean, std = (torch.tensor(s).view(3, 1, 1) for s in source.stats[:2])
+    image = (torch.from_numpy(pixels).permute(2, 0, 1).float() / 255 - mean) / std
+    augment = AugmentOptions(scale=[16, 16], hflip=True)
+    loader = make_loader(source.train, batch_size=4, train=True, augment=augment, device=CPU, seed=0, stats=source,
+                         num_workers=0, decode="cpu")  # fmt: skip
+    [(x, _)] = list(loader.batches(0))
+    flipped = [bool(torch.allclose(crop, image.flip(2), atol=1e-5)) for crop in x]
+    assert all(flipped[i] or torch.allclose(crop, image, atol=1e-5) for i, crop in enumerate(x))
+    assert any(flipped) and not all(flipped)
