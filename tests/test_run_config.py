@@ -117,7 +117,7 @@ def test_train_evaluate_sweep_costs_and_nproc_checks_never_parse_a_section_again
     assert train(config, source="tiny", registry=get_registry(), run_dir=tmp_path / "run") == "finished"
     assert set(evaluate_config(config, registry)) >= {"test_error", "test_loss"}
     check_before_spawning(config, 2, registry)
-    assert Costs()(config).images == 2 * 8
+    assert Costs(get_registry())(config).images == 2 * 8
     assert build_data(config, registry).num_classes == 3
     # Building the model checks its spec where the public create_model does (resreg.models); nothing above
     # the config layer parses a section, and the recipe, the file and the whole config are not parsed at all.

@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from resreg import sweep
+    from resreg.plugins import get_plugins
 
     items = [*args.configs, *args.overrides]
     configs = [item for item in items if "=" not in item]
@@ -58,10 +59,11 @@ def run(args: argparse.Namespace) -> int:
     if not configs:
         raise ConfigError("give at least one config (resreg sweep fashion_mnist/resnet20 --seeds 2)")
     out = args.out or Path("sweeps") / sweep.group_name(configs[0], plain, [])
-    runs = sweep.plan(configs, plain, axes, args.seeds, args.runs or out / "runs")
+    registry = get_plugins().registry
+    runs = sweep.plan(configs, plain, axes, args.seeds, args.runs or out / "runs", registry)
     pool = _pool(args, out)
     states = {run.dir: sweep.state_of(run) for run in runs}  # a directory of another run fails here, before training
-    costs = sweep.Costs()
+    costs = sweep.Costs(registry)
     title = args.title or out.resolve().name
     if args.dry_run:
         print(sweep.estimate_table(sweep.collect(runs, costs)))

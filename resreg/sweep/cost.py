@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resreg.config import RunConfig
-from resreg.plugins import get_registry
+from resreg.registry import Registry
 
 
 @dataclass
@@ -27,14 +27,15 @@ class Cost:
 class Costs:
     """Cost of each config; the data sets are loaded once per distinct `data:` spec."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
         self._data: dict[str, Any] = {}
 
     def __call__(self, config: RunConfig) -> Cost:
         from resreg.engine.assemble import build_data, build_model  # torch: only when costs are counted
         from resreg.summary import summarize
 
-        registry = get_registry()
+        registry = self._registry
         recipe = config.require_recipe(registry)
         key = json.dumps(config.data, sort_keys=True, default=str)
         if key not in self._data:

@@ -15,7 +15,7 @@ from resreg.config import RunConfig, load_config, validate_config
 from resreg.engine import rundir
 from resreg.errors import ConfigError
 from resreg.layout import LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
-from resreg.plugins import get_registry
+from resreg.registry import Registry
 from resreg.sweep.grammar import SEED_KEY, grid_points
 
 
@@ -58,14 +58,13 @@ def group_name(source: str, overrides: list[str], point: list[str]) -> str:
 
 
 def plan(configs: Sequence[str], plain: list[str], axes: list[tuple[str, list[str]]], seeds: int,
-         runs_root: Path) -> list[PlannedRun]:  # fmt: skip
+         runs_root: Path, registry: Registry) -> list[PlannedRun]:  # fmt: skip
     """Load and validate every run's config up front (a typo fails before anything trains).
 
     Runs are ordered seed-major: every group's seed 0 first, so a sweep cut short still covers every group.
     """
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: give a positive number of seeds")
-    registry = get_registry()
     runs: list[PlannedRun] = []
     groups: dict[str, str] = {}
     for source in configs:
