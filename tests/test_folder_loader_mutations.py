@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from resreg_plugins.datasets.imagefolder import imagefolder
 
-from resreg.data import AugmentOptions, make_loader
+from resreg.data import AugmentOptions, ImageSet, make_loader
 from resreg.data.folder_loader import LoaderSetting, decoding_workers, resolve_decode
 from resreg.errors import ConfigError
 
@@ -97,3 +97,25 @@ def test_training_crops_of_a_folder_are_the_drawn_scale_and_flip(tmp_path) -> No
     flipped = [bool(torch.allclose(crop, image.flip(2), atol=1e-5)) for crop in x]
     assert all(flipped[i] or torch.allclose(crop, image, atol=1e-5) for i, crop in enumerate(x))
     assert any(flipped) and not all(flipped)
+
+
+def test_folder_crops_are_the_in_memory_loaders_crops_of_the_same_images(tmp_path) -> None:
+    # tall 24x16 PNGs at scale [16, 16]: only the top offset is free, drawn from the same plan by both
+    # loaders (in memory: `apply_scale_crop`, an exact copy at this size), so the crops must be the same
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (4, 24, 16, 3), dtype=np.uint8)
+    for split in ("train", "val"):
+        for c, name in enumerate(("cat", "dog")):
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(pixels[2 * c + i]).save(tmp_path / split / name / f"{i}.png")
+    source = imagefolder(root=str(tmp_path), image_size=16)
+    in_memory = ImageSet(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous(), torch.tensor([0, 0, 1, 1]),
+                         ["cat", "dog"])  # fmt: skip
+    options = {"batch_size": 4, "train": True, "augment": AugmentOptions(scale=[16, 16]), "device": CPU, "seed": 5}
+    folder = make_loader(source.train, stats=source, num_workers=0, decode="cpu", **options)
+    memory = make_loader(in_memory, stats=source, **options)
+    [(x, labels)] = list(folder.batches(0))
+    [(expected, expected_labels)] = list(memory.batches(0))
+    assert torch.equal(labels, expected_labels)
+    torch.testing.assert_close(x, expected, atol=1e-5, rtol=0)
