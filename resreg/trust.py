@@ -66,7 +66,7 @@ def refusal(key: str) -> str | None:
     name = key.lower()
     if name in DATA_KEYS:
         return None
-    if name.startswith("pretrained") or "pickle" in name:
+    if name.startswith("pretrained") or "pickl" in name:  # allow_pickle, unpickle, unpickling, ...
         return "names a weight source or how weights are read"
     if name in _SOURCE_KEYS or name.endswith(_SOURCE_SUFFIXES):
         return "names a path, URL, repo or weight source"

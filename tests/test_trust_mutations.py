@@ -77,6 +77,7 @@ def test_each_kind_of_location_alone_is_refused(value: str) -> None:
 
 @pytest.mark.parametrize(("key", "why"), [
     ("allow_pickle", "names a weight source or how weights are read"),
+    ("allow_unpickling", "names a weight source or how weights are read"),
     ("init_file", "names a path, URL, repo or weight source"),
 ])  # fmt: skip
 def test_a_refused_key_is_named_with_the_reason(key: str, why: str) -> None:
