@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 import warnings
 from types import SimpleNamespace
 from typing import Literal
@@ -251,24 +252,28 @@ def test_argument_help_keeps_its_continuation_lines():
 
 
 def test_registered_by_import_path_imports_only_when_used(tmp_path, monkeypatch):
-    (tmp_path / "lazy_toy.py").write_text(
+    # A module name no other run has imported: the "not imported yet" check then holds in any order,
+    # and when one process runs the tests several times (mutmut's clean run, then each mutant).
+    module = f"lazy_toy_{uuid.uuid4().hex}"
+    (tmp_path / f"{module}.py").write_text(
         'IMPORTED = []\n\nclass Lazy:\n    """Imported late.\n\n    Args:\n        size: a size.\n    """\n\n'
         "    def __init__(self, *, size: int = 3):\n        self.size = size\n\n\nIMPORTED.append(1)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, module, raising=False)  # removes it again at teardown
     registry = Registry()
-    registry.register("block", "lazy", "lazy_toy:Lazy")
+    registry.register("block", "lazy", f"{module}:Lazy")
     entry = registry.get("block", "lazy")
     assert entry.help == "Imported late." and not entry.loaded  # read from the source, not imported
-    assert "lazy_toy" not in sys.modules
+    assert module not in sys.modules
     assert registry.build("block", {"type": "lazy", "size": 5}).size == 5 and entry.loaded
-    assert sys.modules["lazy_toy"].IMPORTED == [1]
-    registry.register("block", "gone", "lazy_toy:Missing")
-    with pytest.raises(ConfigError, match=r"^block 'gone' of plugin '\?': cannot import lazy_toy:Missing: Attr"):
+    assert sys.modules[module].IMPORTED == [1]
+    registry.register("block", "gone", f"{module}:Missing")
+    with pytest.raises(ConfigError, match=rf"^block 'gone' of plugin '\?': cannot import {module}:Missing: Attr"):
         registry.build("block", "gone")
-    assert entry.error is None and registry.get("block", "gone").error.startswith("AttributeError: module 'lazy_toy'")
+    assert entry.error is None and registry.get("block", "gone").error.startswith(f"AttributeError: module '{module}'")
     with pytest.raises(RegistryError, match=r"an import path is 'package\.module:attr'"):
-        registry.register("block", "bad", "lazy_toy.Lazy")
+        registry.register("block", "bad", f"{module}.Lazy")
 
 
 def test_nested_specs_reach_a_component_as_factories_and_builders_get_the_registry():
