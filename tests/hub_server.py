@@ -24,7 +24,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 
@@ -53,8 +53,30 @@ class Repo:
         return oid
 
 
-class HubServer:
-    """The server, run in a thread; `url` is its HF_ENDPOINT. A context manager that starts and stops it."""
+_Server = TypeVar("_Server", bound="_ServedInThread")
+
+
+class _ServedInThread:
+    """An HTTP server on a free port of 127.0.0.1, run in a thread; `url` is its HF_ENDPOINT. A context
+    manager that starts and stops it."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self: _Server) -> _Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+class HubServer(_ServedInThread):
+    """The Hub's API, as much of it as huggingface_hub's calls in resreg need."""
 
     def __init__(self, write_tokens: set[str] | None = None) -> None:
         self.repos: dict[str, Repo] = {}
@@ -63,19 +85,7 @@ class HubServer:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []  # (method, path): what the client asked, for assertions
         self.authorizations: set[str] = set()  # Authorization headers seen: proves the token went through
-        handler = type("Handler", (_Handler,), {"hub": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> HubServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        super().__init__(type("Handler", (_Handler,), {"hub": self}))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -303,23 +313,12 @@ class SilentServer:
             connection.close()
 
 
-class StatusServer:
+class StatusServer(_ServedInThread):
     """Answers every request with the HTTP status its repo name asks for (`me/status-503`: 503) and a JSON
     body, with no Hub error code; a request that names no status gets 404."""
 
     def __init__(self) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _StatusHandler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> StatusServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        super().__init__(_StatusHandler)
 
 
 class _StatusHandler(BaseHTTPRequestHandler):
