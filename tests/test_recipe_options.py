@@ -187,3 +187,23 @@ def test_under_ddp_the_micro_batches_before_the_last_skip_the_all_reduce(monkeyp
             assert torch.allclose(a, b, atol=1e-6)
     finally:
         dist.destroy_process_group()
+
+
+def test_a_batch_left_odd_by_a_skipped_image_mixes_all_but_its_last_image():
+    """Image folders leave unreadable images out of their batch; timm's Mixup refuses an odd batch."""
+    objective = Objective.of(recipe(label_smoothing=0.1, augment={"mixup_alpha": 0.2}), num_classes=10, seed=3)
+    images, labels = images_and_labels(7)
+    mixed, targets = objective.mix(images.clone(), labels, step=5)
+    even_mixed, even_targets = objective.mix(images[:6].clone(), labels[:6], step=5)
+    assert torch.equal(mixed[:6], even_mixed) and torch.equal(targets[:6], even_targets)
+    assert torch.equal(mixed[6], images[6])
+    assert torch.allclose(targets[6], mixup_target(labels[6:], 10, smoothing=0.1)[0])
+
+
+def test_a_batch_smaller_than_its_micro_batches_gives_a_finite_loss():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 10))
+    objective = Objective.of(recipe(batch_size=16, accumulate=4), num_classes=10, seed=0)
+    images, labels = images_and_labels(3)  # 13 of the batch's 16 images were unreadable
+    logits, loss = objective.backward(model, images, labels, step=0, precision=Precision("fp32", CPU))
+    assert logits.shape == (3, 10) and torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())

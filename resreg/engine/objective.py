@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from timm.data import Mixup
+from timm.data.mixup import mixup_target
 from timm.data.random_erasing import RandomErasing
 from timm.loss import BinaryCrossEntropy, SoftTargetCrossEntropy
 
@@ -90,7 +91,10 @@ class Objective:
         """Forward and backward of one step's batch: the gradients accumulate in the parameters (scaled by
         the precision's grad scaler). Returns the batch's logits and its mean loss, both detached."""
         images, targets = self.mix(images, labels, step=step)
-        parts = list(zip(images.tensor_split(self.accumulate), targets.tensor_split(self.accumulate), strict=True))
+        # A batch an unreadable image was left out of can be smaller than `accumulate`: no empty micro-batch
+        # (its mean loss would be NaN, and NaN times its zero share is still NaN).
+        pieces = max(1, min(self.accumulate, len(images)))
+        parts = list(zip(images.tensor_split(pieces), targets.tensor_split(pieces), strict=True))
         logits_of_parts, mean_loss = [], images.new_zeros((), dtype=torch.float32)
         for index, (x, t) in enumerate(parts):
             share = len(x) / max(1, len(images))  # each micro-batch's mean loss, weighted to the batch's mean
@@ -110,8 +114,15 @@ class Objective:
             with seeded_global_rngs(self.seed, step, _ERASING):
                 images = RandomErasing(probability=self.erasing, mode="pixel", device=images.device)(images)
         if self.mixer is not None:
+            # timm's Mixup mixes the batch with itself reversed, so it takes an even batch; one left odd by
+            # an unreadable image mixes all but its last image, which keeps its (smoothed) label.
+            even = len(images) - len(images) % 2
             with seeded_global_rngs(self.seed, step, _MIXING):
-                images, targets = self.mixer(images, labels)
+                mixed, mixed_targets = self.mixer(images[:even], labels[:even])
+            if even == len(images):
+                return mixed, mixed_targets
+            rest = mixup_target(labels[even:], self.mixer.num_classes, smoothing=self.mixer.label_smoothing)
+            return torch.cat([mixed, images[even:]]), torch.cat([mixed_targets, rest])
         return images, targets
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
