@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
-from resreg.errors import RegistryError
+from resreg.errors import ConfigError, RegistryError
 from resreg.registry import Provider, Registry
+from resreg.schema import ref
 
 DOC = '"""First line.\n\n    More after a blank line.\n    """'
 
@@ -101,3 +102,48 @@ def test_removing_a_plugin_gives_a_replaced_builtin_its_name_back():
     assert registry.get("block", "basic").obj is Other
     registry.remove_plugin("fast")
     assert registry.get("block", "basic").obj is Basic
+
+
+class _Attn:
+    """An attention.
+
+    Args:
+        channels: channels.
+        gain: a gain.
+        other: another.
+    """
+
+    def __init__(self, channels: int, *, gain: float = 1.0, other: float = 2.0): ...
+
+
+class _Block:
+    """A block taking an attention.
+
+    Args:
+        width: a width.
+        depth: a depth.
+        attn: its attention.
+    """
+
+    def __init__(self, *, width: int, depth: int, attn: ref("attn") = None): ...
+
+
+@pytest.mark.parametrize("where", ["model.block", ""])
+def test_a_wrong_argument_is_named_by_its_full_path_with_every_valid_one(where):
+    registry = Registry()
+    registry.register("attn", "se", _Attn)
+    registry.register("block", "blk", _Block)
+    at = f"{where}." if where else ""
+    block = {"type": "blk", "width": 1, "depth": 2}
+    for typo, near in (("gian", "gain"), ("othr", "other")):  # each known argument is checked, not only the first
+        with pytest.raises(ConfigError) as error:
+            registry.build("block", {**block, "attn": {"type": "se", typo: 2}}, where=where)
+        assert str(error.value) == (
+            f"{at}attn.{typo}: unknown argument {typo!r} of attn 'se' (did you mean {near!r}? valid: gain, other)"
+        )
+    with pytest.raises(ConfigError) as error:
+        registry.build("block", {"type": "blk"}, where=where)
+    assert str(error.value) == f"{where}: block 'blk' needs width, depth".removeprefix(": ")
+    with pytest.raises(ConfigError) as error:
+        registry.check_args(_Attn, [1], where="x.y", what="argument")
+    assert str(error.value) == "x.y: arguments are a mapping, got [1]"
