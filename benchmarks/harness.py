@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from resreg.engine.precision import usable_cores  # the affinity mask: what the engine uses too
+from resreg.machine import usable_cores  # the affinity mask: what the engine uses too
 
 
 def cpu_model() -> str:

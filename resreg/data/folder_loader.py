@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any, NamedTuple
@@ -19,6 +18,7 @@ from resreg.data.normalize import Normalize
 from resreg.data.plan import BatchPlan
 from resreg.data.source import Stats
 from resreg.errors import ConfigError
+from resreg.machine import usable_cores
 
 
 class LoaderSetting(NamedTuple):
@@ -32,10 +32,7 @@ def decoding_workers(workers: int | None, processes_on_node: int = 1) -> LoaderS
     """None -> the cores this process may use (its affinity mask) shared among the node's processes."""
     if workers is not None:
         return LoaderSetting(workers, "set by data.workers")
-    try:
-        cores = len(os.sched_getaffinity(0))  # taskset, cgroups, SLURM: the cores this process may run on
-    except AttributeError:  # macOS and Windows have no affinity masks
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     sharing = f" / {processes_on_node} processes" if processes_on_node > 1 else ""
     return LoaderSetting(max(1, cores // max(1, processes_on_node)), f"auto: {cores} usable core(s){sharing}")
 

@@ -39,7 +39,7 @@ def check_before_spawning(config: RunConfig, nproc: int, registry: Registry) -> 
 
     from resreg.engine import distributed, report
     from resreg.engine.assemble import build_data
-    from resreg.engine.precision import usable_cores
+    from resreg.machine import usable_cores
 
     recipe = config.require_recipe(registry)
     build_data(config, registry)
@@ -61,7 +61,7 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    from resreg.engine.precision import usable_cores
+    from resreg.machine import usable_cores
 
     # Each process gets its share of the cores (torchrun would say it sets 1 and warn about it).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // nproc)))

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from resreg.errors import ConfigError
+from resreg.machine import usable_cores
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -100,14 +101,6 @@ def resolve_compile(
         return Choice("reduce-overhead", f"auto: {total_steps:,} steps of {max(image_size)} px images are "
                       "launch-bound: compiled, with CUDA graphs")  # fmt: skip
     return Choice("default", f"auto: {total_steps:,} steps repay a cold compile (~1 min; from {COMPILE_MIN_STEPS:,})")
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask: taskset, cgroups, SLURM), never more."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity masks
-        return os.cpu_count() or 1
 
 
 def resolve_threads(threads: int, world_size_on_node: int = 1) -> Choice:
