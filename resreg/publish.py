@@ -36,6 +36,7 @@ from resreg.layout import (
     RUN_CONFIG_FILE,
     TIMM_CONFIG_FILE,
 )
+from resreg.loading.names import hub_name
 from resreg.loading.sources import open_source
 from resreg.models import architecture_of, load_model
 from resreg.plugins import get_registry
@@ -134,7 +135,7 @@ def pull(
     try:
         load_model(folder, registry=registry)
     except ResregError as exc:  # name the repo and commit, not the cache path
-        raise type(exc)(str(exc).replace(str(folder), f"hf-hub:{repo_id}@{commit}")) from None
+        raise type(exc)(str(exc).replace(str(folder), hub_name(repo_id, commit))) from None
     if to is not None:
         to.mkdir(parents=True, exist_ok=True)
         for file in sorted(folder.iterdir()):

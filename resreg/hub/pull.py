@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resreg.hub.client import DEFAULT_TIMEOUT_S, hub_call, parse_repo_ref
+from resreg.hub.client import DEFAULT_TIMEOUT_S, HUB_PREFIX, hub_call, parse_repo_ref
 from resreg.layout import PICKLE_FILES, PULL_PATTERNS
 
 
@@ -24,6 +24,6 @@ def download(ref: str, *, allow_pickle: bool = False, timeout_s: float = DEFAULT
 
     repo_id, revision = parse_repo_ref(ref)
     patterns = PULL_PATTERNS + (list(PICKLE_FILES) if allow_pickle else [])
-    with hub_call(f"hf-hub:{ref}", timeout_s=timeout_s):
+    with hub_call(f"{HUB_PREFIX}{ref}", timeout_s=timeout_s):
         folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns, etag_timeout=timeout_s))
     return folder, folder.name

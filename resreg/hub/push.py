@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from resreg.hub.client import DEFAULT_TIMEOUT_S, hub_call
+from resreg.hub.client import DEFAULT_TIMEOUT_S, HUB_PREFIX, hub_call
 from resreg.io import write_text_atomic
 from resreg.layout import PUSHES_FILE
 
@@ -55,7 +55,7 @@ def commit_files(
 
     operations = [CommitOperationAdd(name, str(c) if isinstance(c, Path) else c) for name, c in upload.files]
     api = HfApi()
-    with hub_call(f"hf-hub:{repo_id}", upload=True, timeout_s=timeout_s):
+    with hub_call(f"{HUB_PREFIX}{repo_id}", upload=True, timeout_s=timeout_s):
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
