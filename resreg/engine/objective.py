@@ -126,6 +126,11 @@ class Objective:
         return images, targets
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        if not len(logits):
+            # Every image of this process's batch was unreadable: every loss here is a mean, NaN over no
+            # images. Zero instead, still joined to the graph: under DDP this rank's backward must join
+            # the others' gradient all-reduce. Its gradients are zeros.
+            return logits.sum() * 0
         loss = self.loss(logits, targets)
         if self.teacher is None or self.distill is None:
             return loss
