@@ -66,8 +66,11 @@ def _series(rows: list[dict], key: str) -> list[tuple[int, float]]:
     ]
 
 
-def plot_runs(run_dirs: Sequence[Path], out: Path, *, title: str | None = None) -> Path:
-    """Draw the curves of `run_dirs` into `out` (the format follows its suffix: .png, .pdf, .svg)."""
+def plot_runs(
+    run_dirs: Sequence[Path], out: Path, *, title: str | None = None, names: Sequence[str] | None = None
+) -> Path:
+    """Draw the curves of `run_dirs` into `out` (the format follows its suffix: .png, .pdf, .svg), each named
+    in the legend by `names` (default: its directory's name)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     kind = out.suffix.lstrip(".").lower()
@@ -75,7 +78,10 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, *, title: str | None = None) 
     if kind not in formats:
         raise ConfigError(f"{out}: unknown image format {kind!r}; valid suffixes: {', '.join(sorted(formats))}")
     runs = [read_curves(Path(d)) for d in run_dirs]  # every dir is checked before anything is drawn
-    if len({r.name for r in runs}) < len(runs):  # runs/a/seed1 and runs/b/seed1: show the paths as given
+    if names is not None:
+        for run, name in zip(runs, names, strict=True):
+            run.name = name
+    elif len({r.name for r in runs}) < len(runs):  # runs/a/seed1 and runs/b/seed1: show the paths as given
         for run, run_dir in zip(runs, run_dirs, strict=True):
             run.name = str(run_dir)
     figure = draw(runs, title=title)
