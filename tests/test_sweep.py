@@ -13,11 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import save_file
 
 from resreg.cli.main import main
 from resreg.errors import ConfigError
 from resreg.sweep import grid_points, parse_overrides, split_values
+from resreg.sweep import plan as plan_runs
+from resreg.sweep.labels import axis_labels
 
 TINY = """\
 name: {name}
@@ -66,6 +72,8 @@ def test_commas_split_values_only_outside_brackets_and_quotes():
         ("name='a,b", "unclosed quote"),
         ("engine.seed=0,1", "use --seeds"),
         ("train.lr=[1,2", "unclosed bracket"),
+        ("train.lr=0.1,0.10", "0.1 and 0.10 are the same value"),
+        ("model={preset: a, depths: [1]},{depths: [1], preset: a}", "are the same value; give each once"),
     ],
 )
 def test_bad_grid_syntax_is_one_config_error(override, message):
@@ -93,6 +101,102 @@ def test_the_cli_turns_bad_input_into_one_line_and_status_2(argv, message, tmp_p
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("resreg sweep: error:")
     assert not (tmp_path / "runs").exists()
+
+
+# --- group names: short labels in the table and the figures, run directories as before ------------
+def test_a_scalar_axis_is_labelled_as_written_and_a_mapping_axis_by_the_keys_its_values_differ_in():
+    assert axis_labels("train.lr", ["0.1", "5e-2"]) == ["train.lr=0.1", "train.lr=5e-2"]
+    assert axis_labels("model.depths", ["[1,1,1]", "[2,2,2]"]) == ["model.depths=[1,1,1]", "model.depths=[2,2,2]"]
+    presets = ["{preset: resnet20, depths: [1, 1, 1]}", "{preset: resnet56, depths: [1, 1, 1]}"]
+    assert axis_labels("model", presets) == ["model.preset=resnet20", "model.preset=resnet56"]
+    tricks = ["{label_smoothing: 0}", "{label_smoothing: 0.1}", "{label_smoothing: 0, augment: {mixup_alpha: 0.2}}",
+              "{label_smoothing: 0, no_weight_decay_on: [bias, norm]}"]  # fmt: skip
+    assert axis_labels("train", tricks) == [
+        "train.label_smoothing=0", "train.label_smoothing=0.1",
+        "train.label_smoothing=0,train.augment.mixup_alpha=0.2",
+        "train.label_smoothing=0,train.no_weight_decay_on=[bias, norm]",
+    ]  # fmt: skip
+    # a baseline that holds none of the keys the others differ in is named by what it holds
+    teacher = ["{label_smoothing: 0}", "{label_smoothing: 0, teacher: {source: runs/big, weight: 0.5}}"]
+    assert axis_labels("train", teacher) == ["train.label_smoothing=0",
+                                             "train.teacher.source=runs/big,train.teacher.weight=0.5"]  # fmt: skip
+    # values that YAML reads as different types stay apart; a mapping beside a scalar is shown whole
+    assert axis_labels("x", ["{a: 1}", "{a: true}", "{a: '1'}"]) == ["x.a=1", "x.a=true", "x.a='1'"]
+    assert axis_labels("train.teacher", ["null", "{source: runs/big}"]) == [
+        "train.teacher=null", "train.teacher={source: runs/big}"
+    ]  # fmt: skip
+
+
+_leaf = st.one_of(st.integers(-2, 2), st.booleans(), st.none(), st.sampled_from(["a", "resnet20", "1", 0.5, 1.0]))
+_keys = st.sampled_from(["a", "b", "c"])
+_mapping = st.dictionaries(_keys, st.recursive(_leaf, lambda inner: st.dictionaries(_keys, inner, max_size=3)),
+                           max_size=3)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(_mapping, min_size=2, max_size=5, unique_by=lambda v: yaml.safe_dump(v, sort_keys=True)))
+def test_distinct_values_of_a_mapping_axis_get_distinct_labels(values):
+    texts = [yaml.safe_dump(v, default_flow_style=True, width=10_000).strip() for v in values]
+    assume(len({yaml.safe_dump(yaml.safe_load(t), sort_keys=True) for t in texts}) == len(texts))
+    labels = axis_labels("k", texts)
+    assert len(set(labels)) == len(labels), dict(zip(texts, labels, strict=True))
+
+
+def test_groups_are_labelled_by_what_tells_them_apart_and_their_run_dirs_keep_their_names(tmp_path):
+    """Run directories are named from the config and the grid point as written, as before labels existed:
+    a sweep resumed, or extended by another value, or sharing --runs with another, finds its runs."""
+    from resreg.plugins import get_registry
+
+    configs = [str(write_config(tmp_path / f"{n}.yaml", n, "resnet20")) for n in ("tiny-a", "tiny-b")]
+    _, axes = parse_overrides(["model={preset: resnet20},{preset: plain20}", "train.lr=0.1,0.05"])
+    runs = plan_runs(configs, [], axes, 1, tmp_path / "runs", get_registry())
+    assert [r.label for r in runs] == [
+        f"{n},model.preset={p},train.lr={lr}" for n in ("tiny-a", "tiny-b") for p in ("resnet20", "plain20")
+        for lr in ("0.1", "0.05")
+    ]  # fmt: skip
+    assert runs[0].dir.name == "tiny-a,model=_preset__resnet20_,train.lr=0.1-seed0"
+    assert runs[-1].dir.name == "tiny-b,model=_preset__plain20_,train.lr=0.05-seed0"
+    alone = plan_runs(configs[:1], [], axes[:1], 1, tmp_path / "runs", get_registry())  # one config: no need to name it
+    assert [r.label for r in alone] == ["model.preset=resnet20", "model.preset=plain20"]
+    assert [r.label for r in plan_runs(configs[:1], [], [], 1, tmp_path / "runs", get_registry())] == ["tiny-a"]
+
+
+def test_the_table_and_the_legend_name_groups_by_their_labels(tmp_path, cli, monkeypatch):
+    """--report-only over finished runs (their metrics written here): results.csv, results.md and the
+    legend of curves.png name each group by its label; run_dirs says where its runs are."""
+    import resreg.plot
+
+    pytest.importorskip("matplotlib")
+    config = write_config(tmp_path / "a.yaml", "tiny", "resnet20")
+    axis = "model={preset: resnet20, depths: [1, 1, 1]},{preset: plain20, depths: [1, 1, 1]}"
+    dirs = {"model.preset=resnet20": "tiny,model=_preset__resnet20,_depths___1,_1,_1__",
+            "model.preset=plain20": "tiny,model=_preset__plain20,_depths___1,_1,_1__"}  # fmt: skip
+    for i, stem in enumerate(dirs.values()):
+        run = tmp_path / "out" / "runs" / f"{stem}-seed0"
+        run.mkdir(parents=True)
+        rows = [{"step": 4, "train_error": 0.5 + i / 10}, {"step": 4, "test_error": 0.25 + i / 10}]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        save_file({"w": torch.zeros(1)}, run / "model.safetensors")
+    legends, draw = [], resreg.plot.draw
+
+    def drawn(runs, **kwargs):  # the real figure, its legend's names noted
+        legends.append([r.name for r in runs])
+        return draw(runs, **kwargs)
+
+    monkeypatch.setattr(resreg.plot, "draw", drawn)
+    result = cli("sweep", str(config), axis, "--out", str(tmp_path / "out"), "--report-only")
+    assert result.status == 0, result.err
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    assert [(r["group"], r["run_dirs"], r["test_error_pct_mean"]) for r in rows] == [
+        ("model.preset=resnet20", f"{dirs['model.preset=resnet20']}-seed*", "25.0"),
+        ("model.preset=plain20", f"{dirs['model.preset=plain20']}-seed*", "35.0"),
+    ]  # fmt: skip
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    assert "| model.preset=resnet20 | 1/1 | 50.00 | 25.00 |" in markdown
+    assert "| model.preset=plain20 | 1/1 | 60.00 | 35.00 |" in markdown
+    assert legends[0] == ["model.preset=resnet20", "model.preset=plain20"]  # curves.png: one curve per group
+    assert legends[1:] == [["seed 0"], ["seed 0"]]  # curves/<run dirs' name>.png: one per seed, titled by the label
+    assert {p.name for p in (tmp_path / "out" / "curves").iterdir()} == {f"{stem}.png" for stem in dirs.values()}
 
 
 # --- real sweeps ----------------------------------------------------------------------------------

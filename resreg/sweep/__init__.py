@@ -5,13 +5,15 @@
 The grid syntax is Hydra's multirun: `KEY=V1,V2` is an axis (commas inside [...], {...} or quotes
 do not split, so `model.depths=[1,1,1],[2,2,2]` is two values), `KEY=V` applies to every run. A
 *group* is one config at one grid point; it gets one row of the table, with the mean and spread
-over its seeds (`engine.seed` = 0 .. N-1).
+over its seeds (`engine.seed` = 0 .. N-1), under a label that names what tells it apart (labels.py):
+`model.preset=resnet56` for `model={preset: resnet56, ...}`. Its run directories are named from the
+config's name and the grid point as written, so they do not change when the grid does.
 
 Layout (RUNS defaults to OUT/runs; sweeps that share RUNS share the runs they have in common):
 
     OUT/results.md, results.csv   the table
     OUT/curves.png                the first finished seed of every group (resreg.plot)
-    OUT/curves/<group>.png        every seed of one group
+    OUT/curves/<group>.png        every seed of one group (named as its run directories)
     RUNS/<group>-seed<S>/         a run directory of `resreg train`
     RUNS/<group>-seed<S>.log      its output, every attempt appended
     RUNS/<group>-seed<S>.sweep.json   its wall time, summed over attempts
@@ -21,8 +23,9 @@ A run whose directory holds the final model is skipped; one with a checkpoint is
 silently reused. Each run is a `resreg train` subprocess of its own: on this machine through `Pool`
 (--jobs per GPU), or as the jobs of a SLURM array through `SlurmPool` (submitit).
 
-One concept per module: grammar (the override syntax), plan (runs and their state on disk), pool and
-slurm (where they train), attempt (one attempt's outcome and wall time), cost, results and report.
+One concept per module: grammar (the override syntax), plan (runs and their state on disk), labels
+(the groups' readable names), pool and slurm (where they train), attempt (one attempt's outcome and wall
+time), cost, results and report.
 """
 
 from resreg.sweep.cost import Cost, Costs

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
+
+import yaml
 
 from resreg.config.loader import apply_overrides
 from resreg.errors import ConfigError
@@ -57,11 +60,29 @@ def parse_overrides(items: Sequence[str]) -> tuple[list[str], list[tuple[str, li
         seen.add(key)
         for value in values:
             apply_overrides({}, [f"{key}={value}"])  # the value must be valid YAML: one-line error here
+        same = _same_values(values)
+        if same:  # the same runs twice, and the same label in the table
+            raise ConfigError(f"override {item!r}: {' and '.join(same)} are the same value; give each once")
         if len(values) == 1:
             plain.append(item)
         else:
             axes.append((key, values))
     return plain, axes
+
+
+def value_identity(value: Any) -> str:
+    """Equal for equal values only, whatever their mappings' key order: 1, 1.0 and true differ (== says equal)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(sorted(f"{value_identity(k)}:{value_identity(v)}" for k, v in value.items())) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(value_identity, value)) + "]"
+    return f"{type(value).__name__}:{value!r}"
+
+
+def _same_values(values: list[str]) -> list[str]:
+    """The values of an axis (as written) that mean what another one does (`0.1,0.10`; YAML as overrides read it)."""
+    identities = [value_identity(yaml.safe_load(value)) for value in values]
+    return [value.strip() for value, identity in zip(values, identities, strict=True) if identities.count(identity) > 1]
 
 
 def grid_points(axes: Sequence[tuple[str, list[str]]]) -> list[list[str]]:

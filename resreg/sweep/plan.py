@@ -17,13 +17,15 @@ from resreg.errors import ConfigError
 from resreg.layout import LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
 from resreg.registry import Registry
 from resreg.sweep.grammar import SEED_KEY, grid_points
+from resreg.sweep.labels import axis_labels
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     """One training run of the sweep: `resreg train SOURCE *OVERRIDES --run-dir DIR`."""
 
-    group: str  # config name + grid point: one row of the table
+    group: str  # config name + grid point as written: one row of the table, and the name of its run dirs
+    label: str  # the group's readable name in the table and the figures (labels.py)
     source: str  # the config as the user gave it
     overrides: tuple[str, ...]  # plain, grid point, then engine.seed
     seed: int
@@ -47,14 +49,14 @@ class PlannedRun:
         return [*train, self.source, *self.overrides, "--run-dir", str(self.dir), "--overwrite"]
 
 
-def _safe(text: str) -> str:
-    """A file-name-safe group name: what a shell would need to quote becomes '_'."""
-    return re.sub(r"[^\w.,=+-]", "_", text)
-
-
 def group_name(source: str, overrides: list[str], point: list[str]) -> str:
     """The config's run name (its `name:`, else its file name) and the grid point, safe as a file name."""
-    return _safe(",".join([rundir.run_name(load_config(source, overrides), source), *point]))
+    return _group(rundir.run_name(load_config(source, overrides), source), point)
+
+
+def _group(config_name: str, point: list[str]) -> str:
+    """`config_name,key=value,...` where what a shell would need to quote becomes '_'."""
+    return re.sub(r"[^\w.,=+-]", "_", ",".join([config_name, *point]))
 
 
 def plan(configs: Sequence[str], plain: list[str], axes: list[tuple[str, list[str]]], seeds: int,
@@ -67,17 +69,24 @@ def plan(configs: Sequence[str], plain: list[str], axes: list[tuple[str, list[st
         raise ConfigError(f"--seeds {seeds}: give a positive number of seeds")
     runs: list[PlannedRun] = []
     groups: dict[str, str] = {}
+    # the label of each `key=value` of the grid; the config's name only where it tells groups apart
+    point_labels = {f"{key}={value}": label for key, values in axes
+                    for value, label in zip(values, axis_labels(key, values), strict=True)}  # fmt: skip
     for source in configs:
         for point in grid_points(axes):
-            group = group_name(source, [*plain, *point], point)
+            config_name = rundir.run_name(load_config(source, [*plain, *point]), source)
+            group = _group(config_name, point)
             if group in groups:
                 raise ConfigError(f"{source}: its runs would be named {group!r}, like those of {groups[group]}; "
                                   "give the configs different `name:`s")  # fmt: skip
             groups[group] = source
+            named = [config_name] if len(configs) > 1 or not point else []
+            label = ",".join([*named, *(point_labels[override] for override in point)])
             for seed in range(seeds):
                 overrides = (*plain, *point, f"{SEED_KEY}={seed}")
                 config = validate_config(load_config(source, overrides), source, registry)
-                runs.append(PlannedRun(group, source, overrides, seed, runs_root / f"{group}-seed{seed}", config))
+                run_dir = runs_root / f"{group}-seed{seed}"
+                runs.append(PlannedRun(group, label, source, overrides, seed, run_dir, config))
     return sorted(runs, key=lambda r: r.seed)  # stable: groups keep their order within a seed
 
 

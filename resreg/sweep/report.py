@@ -39,7 +39,7 @@ def _si(value: float) -> str:
 
 
 CSV_FIELDS = (
-    "group", "seeds", "finished",
+    "group", "run_dirs", "seeds", "finished",
     "train_error_pct_mean", "train_error_pct_std", "train_error_pct_min", "train_error_pct_max",
     "test_error_pct_mean", "test_error_pct_std", "test_error_pct_min", "test_error_pct_max",
     "params", "macs", "train_images", "wall_s_mean",
@@ -49,7 +49,8 @@ CSV_FIELDS = (
 def csv_rows(results: list[GroupResult]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
-        row: dict[str, Any] = {"group": r.group, "seeds": len(r.runs), "finished": len(r.finished)}
+        row: dict[str, Any] = {"group": r.label, "run_dirs": f"{r.group}-seed*", "seeds": len(r.runs),
+                               "finished": len(r.finished)}  # fmt: skip
         for name, values in (("train_error_pct", r.train_error), ("test_error_pct", r.test_error)):
             stats = _stats(values)
             for stat, value in zip(("mean", "std", "min", "max"), stats or (None,) * 4, strict=True):
@@ -67,7 +68,7 @@ def markdown_table(results: list[GroupResult]) -> str:
     ]
     for r in results:
         wall = f"{statistics.fmean(r.wall_s):.0f}" if r.wall_s else "-"
-        lines.append(f"| {r.group} | {len(r.finished)}/{len(r.runs)} | {_spread(r.train_error)} | "
+        lines.append(f"| {r.label} | {len(r.finished)}/{len(r.runs)} | {_spread(r.train_error)} | "
                      f"{_spread(r.test_error)} | {_si(r.cost.params)} | {_si(r.cost.macs)} | {wall} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -92,12 +93,14 @@ def write_results(results: list[GroupResult], out: Path, title: str) -> list[Pat
     if importlib.util.find_spec("matplotlib") is None:  # the table matters more than the figures: keep it
         warnings.warn("matplotlib is not installed, so no curves were drawn (pip install matplotlib)", stacklevel=2)
         return written
-    firsts = [r.finished[0] for r in results if r.finished]
+    firsts = [r for r in results if r.finished]
     if firsts:
-        written.append(plot_runs(firsts, out / CURVES_FILE, title=title))
-    for r in results:
-        if r.finished:
-            written.append(plot_runs(r.finished, out / "curves" / f"{r.group}.png", title=r.group))
+        runs = [r.finished[0].dir for r in firsts]
+        written.append(plot_runs(runs, out / CURVES_FILE, title=title, names=[r.label for r in firsts]))
+    for r in firsts:  # curves/ is named as the run directories are
+        seeds = [f"seed {run.seed}" for run in r.finished]
+        path = out / "curves" / f"{r.group}.png"
+        written.append(plot_runs([run.dir for run in r.finished], path, title=r.label, names=seeds))
     return written
 
 
@@ -108,7 +111,7 @@ def estimate_table(results: list[GroupResult]) -> str:
     for r in results:
         total += r.cost.train_macs * len(r.runs)
         states = ",".join(sorted({state_of(run) for run in r.runs}))
-        lines.append(f"{r.group:<40} {states:<12} {_si(r.cost.params):>8} {_si(r.cost.macs):>8} "
+        lines.append(f"{r.label:<40} {states:<12} {_si(r.cost.params):>8} {_si(r.cost.macs):>8} "
                      f"{_si(r.cost.images):>9} {_si(r.cost.train_macs):>16}")  # fmt: skip
     lines.append(f"total training multiply-adds, all seeds (3 x forward): {_si(total)} "
                  f"({total / 1e15:.3f} PMAC)")  # fmt: skip

@@ -27,8 +27,9 @@ def final_errors(run_dir: Path) -> dict[str, float]:
 @dataclass
 class GroupResult:
     group: str
+    label: str
     runs: list[PlannedRun]
-    finished: list[Path]
+    finished: list[PlannedRun]
     train_error: list[float]  # percent, one per finished seed
     test_error: list[float]
     wall_s: list[float]
@@ -41,13 +42,13 @@ def collect(runs: list[PlannedRun], costs: Costs) -> list[GroupResult]:
     results: dict[str, GroupResult] = {}
     for run in sorted(runs, key=lambda r: r.seed):
         if run.group not in results:
-            results[run.group] = GroupResult(run.group, [], [], [], [], [], costs(run.config))
+            results[run.group] = GroupResult(run.group, run.label, [], [], [], [], [], costs(run.config))
         result = results[run.group]
         result.runs.append(run)
         if not (run.dir / MODEL_FILE).is_file():
             continue
         errors = final_errors(run.dir)
-        result.finished.append(run.dir)
+        result.finished.append(run)
         if "train_error" in errors:
             result.train_error.append(100 * errors["train_error"])
         if "test_error" in errors:
