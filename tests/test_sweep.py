@@ -161,6 +161,23 @@ def test_groups_are_labelled_by_what_tells_them_apart_and_their_run_dirs_keep_th
     assert [r.label for r in plan_runs(configs[:1], [], [], 1, tmp_path / "runs", get_registry())] == ["tiny-a"]
 
 
+def test_a_group_too_long_for_a_file_name_gets_a_cut_name_told_apart_by_a_hash(tmp_path):
+    """Run directories named after a long grid value (a teacher's path) once failed with ENAMETOOLONG."""
+    from resreg.plugins import get_registry
+    from resreg.sweep import state_of
+
+    config = str(write_config(tmp_path / "a.yaml", "tiny", "resnet20"))
+    source = "/data/" + "teachers/" * 30
+    _, axes = parse_overrides([f"train.teacher={{source: {source}, weight: 0.5}},{{source: {source}, weight: 0.7}}"])
+    runs = plan_runs([config], [], axes, 1, tmp_path / "runs", get_registry())
+    names = [r.dir.name for r in runs]
+    assert [r.label for r in runs] == ["train.teacher.weight=0.5", "train.teacher.weight=0.7"]
+    assert len(set(names)) == 2 and all(len(r.record.name.encode()) <= 255 for r in runs)
+    assert all(name.startswith("tiny,train.teacher=_source___data_teachers_teachers_") for name in names)
+    assert [state_of(r) for r in runs] == ["new", "new"]  # its files can be looked for: no ENAMETOOLONG
+    assert [r.dir.name for r in plan_runs([config], [], axes, 1, tmp_path / "runs", get_registry())] == names
+
+
 def test_the_table_and_the_legend_name_groups_by_their_labels(tmp_path, cli, monkeypatch):
     """--report-only over finished runs (their metrics written here): results.csv, results.md and the
     legend of curves.png name each group by its label; run_dirs says where its runs are."""

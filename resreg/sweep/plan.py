@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from collections.abc import Sequence
@@ -54,9 +55,19 @@ def group_name(source: str, overrides: list[str], point: list[str]) -> str:
     return _group(rundir.run_name(load_config(source, overrides), source), point)
 
 
+# A run's longest file name, `<group>-seed<S>.sweep.json`, must fit a file system's 255 bytes (NAME_MAX):
+# a group of up to 238 bytes keeps its name (it fits for seeds 0-9), and a longer one, which no run
+# directory could ever have had, is cut and told apart from others cut alike by a hash of the whole.
+_LONGEST_GROUP, _CUT_GROUP = 238, 200  # bytes
+
+
 def _group(config_name: str, point: list[str]) -> str:
     """`config_name,key=value,...` where what a shell would need to quote becomes '_'."""
-    return re.sub(r"[^\w.,=+-]", "_", ",".join([config_name, *point]))
+    name = re.sub(r"[^\w.,=+-]", "_", ",".join([config_name, *point]))
+    whole = name.encode()
+    if len(whole) <= _LONGEST_GROUP:
+        return name
+    return f"{whole[:_CUT_GROUP].decode(errors='ignore')}-{hashlib.sha256(whole).hexdigest()[:16]}"
 
 
 def plan(configs: Sequence[str], plain: list[str], axes: list[tuple[str, list[str]]], seeds: int,
