@@ -28,6 +28,7 @@ def imagefolder(
     decode: Literal["auto", "cpu", "cuda"] = "auto",
     workers: int | None = None,
     max_bad_fraction: float = 0.01,
+    prefetch: bool | Literal["auto"] = "auto",
 ) -> DataSource:
     """Images in class folders (the ImageNet layout), decoded on the fly; normalised with ImageNet statistics.
 
@@ -41,13 +42,15 @@ def imagefolder(
         workers: processes reading the files (null: the usable cores shared among the node's processes).
         max_bad_fraction: unreadable images are skipped with a warning; more than this fraction of a
             split stops the run.
+        prefetch: make the next batch (on a side CUDA stream) while this one trains: auto (when training
+            on CUDA), true or false.
     """
     base = Path(root).expanduser()
     if not base.is_dir():
         holds = f"{train_dir}/ and {val_dir}/ (one folder per class in each)" if val_dir else f"{train_dir}/<class>/"
         instead = "or set $IMAGENET, which the shipped ImageNet configs read"
         raise root_missing_error("imagefolder", base, instead=instead, holds=holds)
-    reading = {"decode": decode, "workers": workers, "max_bad_fraction": max_bad_fraction}
+    reading = {"decode": decode, "workers": workers, "max_bad_fraction": max_bad_fraction, "prefetch": prefetch}
     train = scan(base / train_dir, image_size, reading=reading)
     val = scan(base / val_dir, image_size, train.classes, reading) if val_dir else None
     size = (image_size, image_size)
@@ -60,7 +63,7 @@ def scan(
     directory: Path, image_size: int, classes: list[str] | None = None, reading: dict[str, Any] | None = None
 ) -> FolderSplit:
     """List `directory/<class>/**/<image>`; with `classes` given (val), its class folders must be among them.
-    `reading`: FolderSplit's decode, workers and max_bad_fraction."""
+    `reading`: FolderSplit's decode, workers, max_bad_fraction and prefetch."""
     expected = f"expected {directory}/<class>/<image>"
     if not directory.is_dir():
         raise DataError(f"image folder {directory} does not exist ({expected})")

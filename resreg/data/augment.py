@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -27,6 +28,8 @@ from resreg.recipe import AugmentSection
 _PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
 _PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601 grey as torchvision rounds it (rgb_to_grayscale): jitter matches it
+# Held inside `seeded_global_rngs`: the prefetch thread's RandAugment and the step's mixup and erasing use them at once.
+_GLOBAL_RNGS = threading.RLock()
 
 
 #: the options of training-time augmentation: the recipe's `train.augment` section, one type (see its fields)
@@ -176,16 +179,18 @@ def apply_lighting(images: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
 def seeded_global_rngs(*entropy: int) -> Iterator[None]:
     """Python's and numpy's global generators seeded from `entropy` (e.g. seed, epoch, batch) inside the block,
     restored after it: timm's RandAugment, RandomErasing and Mixup draw from them, and would otherwise make a
-    run depend on everything drawn before (a resumed run would augment differently)."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    seed = int(np.random.SeedSequence([e % 2**63 for e in entropy]).generate_state(1)[0])
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
+    run depend on everything drawn before (a resumed run would augment differently). One thread at a time
+    (another thread's block waits): the generators are global."""
+    with _GLOBAL_RNGS:
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        seed = int(np.random.SeedSequence([e % 2**63 for e in entropy]).generate_state(1)[0])
+        random.seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
 
 
 def _grey(images: torch.Tensor) -> torch.Tensor:

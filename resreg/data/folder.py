@@ -19,6 +19,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".t
 EVAL_CROP_FRACTION = 0.875
 #: where a JPEG is decoded: PIL in the worker processes, or torchvision in batches on the training device.
 Decode = Literal["auto", "cpu", "cuda"]
+#: whether the next batch is made while this one trains (auto: on CUDA).
+Prefetch = bool | Literal["auto"]
 
 
 @dataclass
@@ -32,6 +34,7 @@ class FolderSplit:
     resizing and cropping there; "auto" is "cuda" when training on CUDA. `workers`: decoding processes
     (None: the usable cores shared among the processes of the node). `max_bad_fraction`: unreadable images
     are skipped with a warning, until more than this fraction of the split is; then the run stops.
+    `prefetch`: make the next batch in a thread while this one trains ("auto": when training on CUDA).
     """
 
     samples: list[tuple[str, int]]
@@ -40,6 +43,7 @@ class FolderSplit:
     decode: Decode = "auto"
     workers: int | None = None
     max_bad_fraction: float = 0.01
+    prefetch: Prefetch = "auto"
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 0:

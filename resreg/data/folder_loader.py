@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import fields
 from typing import Any, NamedTuple
 
@@ -12,10 +12,11 @@ from torch.utils.data import DataLoader, Dataset
 from resreg.data.augment import AugmentDraw, AugmentOptions, apply_flip
 from resreg.data.bad_images import BadImages
 from resreg.data.device_jpeg import decode_crops, jpeg_decoding_fails, read_for_device
-from resreg.data.folder import Decode, FolderSplit, eval_short_side, load_crop
+from resreg.data.folder import Decode, FolderSplit, Prefetch, eval_short_side, load_crop
 from resreg.data.image_file import BadImageError
 from resreg.data.normalize import Normalize
 from resreg.data.plan import BatchPlan
+from resreg.data.prefetch import Prefetcher
 from resreg.data.source import Stats
 from resreg.errors import ConfigError
 from resreg.machine import usable_cores
@@ -57,6 +58,17 @@ def resolve_decode(decode: Decode, device: torch.device) -> LoaderSetting:
         return LoaderSetting("cuda", "auto: training on cuda")
     elsewhere = f"; torchvision decodes the JPEGs on {device.type}" if device.type != "cuda" else ""
     return LoaderSetting("cuda", f"set by data.decode{elsewhere}")
+
+
+def resolve_prefetch(prefetch: Prefetch, device: torch.device) -> LoaderSetting:
+    """auto -> on when training on CUDA: the next batch is made, on a side stream, while this one trains.
+    Off elsewhere by default (on the CPU the thread would take cores from the step); true runs it anywhere.
+    """
+    if prefetch != "auto" and not isinstance(prefetch, bool):
+        raise ConfigError(f"data.prefetch={prefetch!r}: valid: auto, true, false")
+    if prefetch == "auto":
+        return LoaderSetting(device.type == "cuda", f"auto: training on {device.type}")
+    return LoaderSetting(prefetch, "set by data.prefetch")
 
 
 #: what a worker reads: (sample index, shorter side to resize to, crop position or None for the centre)
@@ -114,6 +126,7 @@ class FolderLoader:
     there are. They start once, at the first batch, and serve every epoch after it (persistent workers):
     starting them again each epoch would cost seconds per epoch on a small data set.
 
+    With `prefetch` on, each batch is made one batch ahead in a thread (`prefetch.Prefetcher`).
     An unreadable image is left out of its batch, with a warning naming it (`bad_images`).
     One epoch at a time: a `batches` call ends the iteration of an earlier one (which then raises).
     """
@@ -127,11 +140,12 @@ class FolderLoader:
         stats: Stats,
         workers: LoaderSetting,
         decode: LoaderSetting,
+        prefetch: LoaderSetting,
     ) -> None:
         self.crop = augment.crop_size or split.image_size
         self.reader = _Reader(split, self.crop, on_device=decode.value == "cuda")
         self.plan, self.augment, self.device = plan, augment, device
-        self.settings = {"decode": decode, "data workers": workers}
+        self.settings = {"decode": decode, "data workers": workers, "prefetch": prefetch}
         self.normalize = Normalize(stats, augment, device, 3)
         self.bad = BadImages(len(split), split.max_bad_fraction, plan.world_size)
         # The sampler holds the loader's plan, not the loader: no reference cycle keeps the workers alive.
@@ -144,7 +158,7 @@ class FolderLoader:
             pin_memory=device.type == "cuda",
             persistent_workers=workers.value > 0,
         )
-        self._current: object = None
+        self._reading: Generator | Prefetcher | None = None  # the batches of the epoch taking from the workers
 
     def __len__(self) -> int:
         return self.plan.length
@@ -154,14 +168,27 @@ class FolderLoader:
         return self.plan.num_images
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._reading is not None:  # an earlier epoch's: it stops (its thread ends) before this one starts
+            self._reading.close()
+        made = self._made(epoch, start)
+        self._reading = reading = Prefetcher(made, self.device) if self.settings["prefetch"].value else made
+        try:
+            for batch in reading:
+                yield batch
+                if self._reading is not reading:  # checked before taking a batch that the later call is owed
+                    raise RuntimeError("FolderLoader.batches: a later batches() call took over the worker processes")
+        finally:
+            reading.close()  # also when the caller stops early (total_steps reached, a signal): the thread ends
+            if self._reading is reading:
+                self._reading = None  # the loader holds no batches of an epoch that is over
+
+    def _made(self, epoch: int, start: int) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
+        """Batches start.. of `epoch`, made in the thread that asks for them."""
         order = self.plan.order(epoch)
         indices = range(start, len(self))
         self.sampler.epoch = (order, epoch, indices)
-        self._current = current = object()
         read = iter(self.loader)  # with persistent workers: the same workers, told to start this epoch
         for index in indices:
-            if self._current is not current:  # checked before taking a batch that the later call is owed
-                raise RuntimeError("FolderLoader.batches: a later batches() call took over the worker processes")
             batch = next(read)
             d = self.sampler.draw(order, epoch, index)
             images, kept = self._images(batch, self.sampler.tasks(order, epoch, index) if batch.encoded else [])

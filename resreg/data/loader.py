@@ -9,8 +9,8 @@ from typing import Protocol
 import torch
 
 from resreg.data.augment import AugmentOptions, apply_crop, apply_flip, apply_scale_crop
-from resreg.data.folder import Decode, eval_short_side
-from resreg.data.folder_loader import FolderLoader, LoaderSetting, decoding_workers, resolve_decode
+from resreg.data.folder import Decode, Prefetch, eval_short_side
+from resreg.data.folder_loader import FolderLoader, LoaderSetting, decoding_workers, resolve_decode, resolve_prefetch
 from resreg.data.imageset import ImageSet
 from resreg.data.normalize import Normalize
 from resreg.data.plan import BatchPlan
@@ -37,7 +37,7 @@ class Loader(Protocol):
 
     @property
     def settings(self) -> dict[str, LoaderSetting]:
-        """What the loader chose for this run and why (decoding, workers), for the run's banner."""
+        """What the loader chose for this run and why (decoding, workers, prefetch), for the run's banner."""
 
 
 def make_loader(
@@ -55,13 +55,15 @@ def make_loader(
     num_workers: int | None = None,
     processes_on_node: int = 1,
     decode: Decode | None = None,
+    prefetch: Prefetch | None = None,
 ) -> Loader:
     """A loader over `split`. `batch_size` is the global batch; each rank gets batch_size // world_size.
 
     train=True shuffles, augments and (by default) drops the last incomplete batch; train=False
     yields every image once, in order, without augmentation. `stats` is the DataSource or its
-    `Stats`. For image folders, `num_workers` and `decode` override the split's `workers` and `decode`;
-    by default the usable cores are shared among the `processes_on_node` (torchrun's local world size).
+    `Stats`. For image folders, `num_workers`, `decode` and `prefetch` override the split's `workers`,
+    `decode` and `prefetch`; by default the usable cores are shared among the `processes_on_node` (torchrun's
+    local world size).
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1")
@@ -74,7 +76,10 @@ def make_loader(
     if isinstance(split, ImageSet):
         return InMemoryLoader(split, plan, augment, device, stats)
     workers = decoding_workers(split.workers if num_workers is None else num_workers, processes_on_node)
-    return FolderLoader(split, plan, augment, device, stats, workers, resolve_decode(decode or split.decode, device))
+    ahead = resolve_prefetch(split.prefetch if prefetch is None else prefetch, device)
+    return FolderLoader(
+        split, plan, augment, device, stats, workers, resolve_decode(decode or split.decode, device), ahead
+    )
 
 
 class InMemoryLoader:
