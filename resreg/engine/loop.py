@@ -200,7 +200,8 @@ class Run:
 
     def _log_window(self) -> None:
         loss_sum, wrong, n = all_sum(self.info, self._window).tolist()
-        if n == 0:
+        if n == 0:  # nothing trained since the last window (a stop right after it, or only empty batches)
+            self._reset_window()  # its time belongs to no later window's images/s
             return
         elapsed = time.perf_counter() - self._window_start
         if not math.isfinite(loss_sum):
@@ -284,8 +285,10 @@ class Run:
         self.precision.scaler.load_state_dict(state["scaler"])
         checkpoint.set_rng_state(state["rng"])
         self.best_error = state["best_error"]
-        if self.ema is not None and "ema" in state:
-            checkpoint.restore_weights(self.ema.module, state, "ema")
+        if self.ema is not None:
+            # An EMA switched on at --resume (engine options may change) averages from the checkpoint's weights,
+            # not from the freshly initialised model it was copied from before the checkpoint was loaded.
+            checkpoint.restore_weights(self.ema.module, state, "ema" if "ema" in state else "model")
 
     def save(self, name: str) -> None:
         """Write checkpoints/NAME on rank 0 (every rank has the same weights)."""
