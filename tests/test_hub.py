@@ -100,6 +100,24 @@ def test_a_timeout_is_a_finite_number_of_seconds(cli, seconds):
     assert "a Hub timeout is a finite number of seconds above 0 (default 30)" in result.err
 
 
+@pytest.mark.parametrize("label", ["{cwd}/cats", "{secret}"])
+def test_a_file_holding_a_local_path_or_an_environment_value_is_not_published(cli, tmp_path, monkeypatch, label):
+    """The last check before an upload: class names are the user's own, not scrubbed like the config, so a
+    name holding the working directory or an environment variable's value must stop the push."""
+    from resreg.artifact import Preprocessing
+
+    secret = "s3cr3t-label-from-the-environment"
+    monkeypatch.setenv("RESREG_TEST_SECRET", secret)
+    monkeypatch.chdir(tmp_path)
+    model = resreg.create_model("resnet20", in_chans=1, depths=[1, 1, 1], num_classes=2)
+    names = ["dogs", label.format(cwd=tmp_path, secret=secret)]
+    Preprocessing((1, 28, 28), (0.3,), (0.35,), label_names=names).attach(model)
+    result = cli("push", str(save_model(model, tmp_path / "m.safetensors")), "me/leak", "--dry-run")
+    assert result.status == 2 and result.err.count("\n") == 1, result.err
+    assert result.err.startswith("resreg push: error: refusing to publish resreg.yaml: it holds ")
+    assert secret not in result.out and str(tmp_path) not in result.out
+
+
 @pytest.fixture(scope="module")
 def pushed(hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Two pushes of one run dir to me/r20 (the second with new weights) and one to a branch."""
