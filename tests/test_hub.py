@@ -232,6 +232,32 @@ def _upload(hub: HubServer, home: Path, repos: dict[str, dict[str, Path]]) -> No
     python(hub, home, "\n".join(lines))
 
 
+def test_a_pickle_is_downloaded_only_when_allowed(hub, tmp_path):
+    """A repo as old timm ones are: pytorch_model.bin and config.json. Without allow_pickle the pull does
+    not fetch the pickle at all (the folder has no weights file); with it, the weights load."""
+    torch.manual_seed(0)
+    model = resreg.create_model("resnet20").eval()
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet20", "num_classes": 10}))
+    files = {name: tmp_path / name for name in ("pytorch_model.bin", "config.json")}
+    _upload(hub, tmp_path / "up", {"old/r20-pickle": files})
+    code = (
+        "import torch\n"
+        "from resreg.errors import WeightsError\n"
+        "from resreg.models import load_model\n"
+        "try:\n"
+        "    load_model('hf-hub:old/r20-pickle')\n"
+        "except WeightsError as exc:\n"
+        "    print(exc)\n"
+        "model = load_model('hf-hub:old/r20-pickle', allow_pickle=True)\n"
+        f"torch.save(model.state_dict(), {str(tmp_path / 'loaded.pt')!r})\n"
+    )
+    refused = python(hub, tmp_path / "home", code).stdout.strip()
+    assert refused.endswith(": no model.safetensors in this folder (found: config.json)"), refused
+    loaded = torch.load(tmp_path / "loaded.pt")
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+
+
 def resreg_many(hub: HubServer, home: Path, *commands: list[str], **env: str) -> list[tuple[int, str, str]]:
     """Run several `resreg` commands through the real CLI entry (`main`) in one subprocess, so the
     suite pays for one torch import instead of one per command; returns (status, stdout, stderr, seconds)
