@@ -233,23 +233,40 @@ def _upload(hub: HubServer, home: Path, repos: dict[str, dict[str, Path]]) -> No
 
 
 def test_a_pickle_is_downloaded_only_when_allowed(hub, tmp_path):
-    """A repo as old timm ones are: pytorch_model.bin and config.json. Without allow_pickle the pull does
-    not fetch the pickle at all (the folder has no weights file); with it, the weights load."""
+    """A repo as old timm ones are: pytorch_model.bin beside config.json. A pull fetches the pickle only
+    when allow_pickle is given; without it the file never reaches the disk."""
+    (tmp_path / "pytorch_model.bin").write_bytes(b"a pickle's bytes, never unpickled here")
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet20", "num_classes": 10}))
+    _upload(hub, tmp_path / "up", {"old/r20-pickle": {n: tmp_path / n for n in ("pytorch_model.bin", "config.json")}})
+    code = (
+        "import json\n"
+        "from resreg.hub.pull import download\n"
+        "for allow in (False, True):\n"
+        "    folder, _ = download('old/r20-pickle', allow_pickle=allow)\n"
+        "    print(json.dumps(sorted(p.name for p in folder.iterdir())))\n"
+    )
+    fetched = [json.loads(line) for line in python(hub, tmp_path / "home", code).stdout.splitlines()]
+    assert fetched == [["config.json"], ["config.json", "pytorch_model.bin"]]
+
+
+@pytest.mark.slow  # an interpreter start with torch, about 6 s
+def test_a_pulled_pickle_loads_only_with_allow_pickle(hub, tmp_path):
+    """load_model passes allow_pickle on to the pull: refused without it (the folder has no weights
+    file), the same weights with it."""
     torch.manual_seed(0)
     model = resreg.create_model("resnet20").eval()
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
     (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet20", "num_classes": 10}))
-    files = {name: tmp_path / name for name in ("pytorch_model.bin", "config.json")}
-    _upload(hub, tmp_path / "up", {"old/r20-pickle": files})
+    _upload(hub, tmp_path / "up", {"old/r20-weights": {n: tmp_path / n for n in ("pytorch_model.bin", "config.json")}})
     code = (
         "import torch\n"
         "from resreg.errors import WeightsError\n"
         "from resreg.models import load_model\n"
         "try:\n"
-        "    load_model('hf-hub:old/r20-pickle')\n"
+        "    load_model('hf-hub:old/r20-weights')\n"
         "except WeightsError as exc:\n"
         "    print(exc)\n"
-        "model = load_model('hf-hub:old/r20-pickle', allow_pickle=True)\n"
+        "model = load_model('hf-hub:old/r20-weights', allow_pickle=True)\n"
         f"torch.save(model.state_dict(), {str(tmp_path / 'loaded.pt')!r})\n"
     )
     refused = python(hub, tmp_path / "home", code).stdout.strip()
