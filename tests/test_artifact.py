@@ -84,6 +84,15 @@ def test_a_builders_rgb_guess_is_not_saved_for_a_grey_model(tmp_path):
     assert HEADER_KEY not in header
 
 
+def test_every_preprocessing_value_survives_the_file(tmp_path):
+    """Each value away from its default: a run's record holds crop_pct 1, bilinear and center, the defaults, so
+    a value the file did not keep would come back the same from those runs."""
+    model = resreg.create_model("resnet20", in_chans=1, depths=[1, 1, 1])
+    record = Preprocessing((1, 24, 20), (0.3,), (0.35,), "bicubic", 0.9, "squash", label_names=FASHION)
+    record.attach(model)
+    assert Preprocessing.of_model(load_model(save_model(model, tmp_path / "m.safetensors"))) == record
+
+
 def _with_record(tmp_path, record: dict, mean_image: torch.Tensor | None = None):
     model = resreg.create_model("resnet20", in_chans=1, depths=[1, 1, 1])
     path = save_model(model, tmp_path / "m.safetensors")

@@ -213,6 +213,18 @@ def test_memory_efficient_layers_really_checkpoint():
     assert len(saved) < len(plain)
 
 
+def test_dropout_follows_both_convolutions_of_a_bottleneck_layer_as_in_the_paper():
+    """Huang et al. section 4: dropout after every convolution but the network's first, so after a
+    DenseNet-BC layer's 1x1 and its 3x3 (torchvision and timm drop only after the 3x3)."""
+    layer = resreg.create_model({**TINY, "drop_rate": 0.5}).train().features.denseblock1.denselayer1
+    x = torch.randn(2, 8, 8, 8)
+    torch.manual_seed(0)
+    out = layer([x])
+    torch.manual_seed(0)  # the same dropout masks, drawn in the same order
+    hidden = torch.nn.functional.dropout(layer.conv1(layer.norm1(x)), 0.5)
+    assert torch.equal(out, torch.nn.functional.dropout(layer.conv2(layer.norm2(hidden)), 0.5))
+
+
 def test_set_grad_checkpointing_switches_memory_efficient_as_timms():
     torch.manual_seed(0)
     model = resreg.create_model(TINY).train()

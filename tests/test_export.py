@@ -145,6 +145,20 @@ def test_onnx_file_carries_preprocessing_and_class_names(tmp_path):
     assert session.run(None, {"images": np.zeros((5, 1, 28, 28), np.float32)})[0].shape == (5, 3)
 
 
+def test_a_model_in_training_mode_is_exported_as_it_evaluates_and_left_training(tmp_path):
+    """The file predicts: batch norm with its running statistics, not the batch's (the model is put in
+    eval mode for the export), and the caller's training run goes on in training mode afterwards."""
+    torch.manual_seed(0)
+    model = calibrate(resreg.create_model(small_net())).train()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    assert model.training
+    x = torch.randn(3, 3, SIDE, SIDE)
+    with torch.no_grad():
+        want = model.eval()(x).numpy()
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"images": x.numpy()})[0], want, rtol=1e-4, atol=1e-4)
+
+
 def test_torch_export_program_reloads_with_a_dynamic_batch(tmp_path):
     torch.manual_seed(0)
     model = resreg.create_model(small_net(block="bottleneck")).eval()

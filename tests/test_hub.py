@@ -100,6 +100,24 @@ def test_a_timeout_is_a_finite_number_of_seconds(cli, seconds):
     assert "a Hub timeout is a finite number of seconds above 0 (default 30)" in result.err
 
 
+@pytest.mark.parametrize("label", ["{cwd}/cats", "{secret}"])
+def test_a_file_holding_a_local_path_or_an_environment_value_is_not_published(cli, tmp_path, monkeypatch, label):
+    """The last check before an upload: class names are the user's own, not scrubbed like the config, so a
+    name holding the working directory or an environment variable's value must stop the push."""
+    from resreg.artifact import Preprocessing
+
+    secret = "s3cr3t-label-from-the-environment"
+    monkeypatch.setenv("RESREG_TEST_SECRET", secret)
+    monkeypatch.chdir(tmp_path)
+    model = resreg.create_model("resnet20", in_chans=1, depths=[1, 1, 1], num_classes=2)
+    names = ["dogs", label.format(cwd=tmp_path, secret=secret)]
+    Preprocessing((1, 28, 28), (0.3,), (0.35,), label_names=names).attach(model)
+    result = cli("push", str(save_model(model, tmp_path / "m.safetensors")), "me/leak", "--dry-run")
+    assert result.status == 2 and result.err.count("\n") == 1, result.err
+    assert result.err.startswith("resreg push: error: refusing to publish resreg.yaml: it holds ")
+    assert secret not in result.out and str(tmp_path) not in result.out
+
+
 @pytest.fixture(scope="module")
 def pushed(hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Two pushes of one run dir to me/r20 (the second with new weights) and one to a branch."""
@@ -212,6 +230,49 @@ def _upload(hub: HubServer, home: Path, repos: dict[str, dict[str, Path]]) -> No
             f"api.create_commit({repo_id!r}, [{operations}], commit_message='up')",
         ]
     python(hub, home, "\n".join(lines))
+
+
+def test_a_pickle_is_downloaded_only_when_allowed(hub, tmp_path):
+    """A repo as old timm ones are: pytorch_model.bin beside config.json. A pull fetches the pickle only
+    when allow_pickle is given; without it the file never reaches the disk."""
+    (tmp_path / "pytorch_model.bin").write_bytes(b"a pickle's bytes, never unpickled here")
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet20", "num_classes": 10}))
+    _upload(hub, tmp_path / "up", {"old/r20-pickle": {n: tmp_path / n for n in ("pytorch_model.bin", "config.json")}})
+    code = (
+        "import json\n"
+        "from resreg.hub.pull import download\n"
+        "for allow in (False, True):\n"
+        "    folder, _ = download('old/r20-pickle', allow_pickle=allow)\n"
+        "    print(json.dumps(sorted(p.name for p in folder.iterdir())))\n"
+    )
+    fetched = [json.loads(line) for line in python(hub, tmp_path / "home", code).stdout.splitlines()]
+    assert fetched == [["config.json"], ["config.json", "pytorch_model.bin"]]
+
+
+@pytest.mark.slow  # an interpreter start with torch, about 6 s
+def test_a_pulled_pickle_loads_only_with_allow_pickle(hub, tmp_path):
+    """load_model passes allow_pickle on to the pull: refused without it (the folder has no weights
+    file), the same weights with it."""
+    torch.manual_seed(0)
+    model = resreg.create_model("resnet20").eval()
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet20", "num_classes": 10}))
+    _upload(hub, tmp_path / "up", {"old/r20-weights": {n: tmp_path / n for n in ("pytorch_model.bin", "config.json")}})
+    code = (
+        "import torch\n"
+        "from resreg.errors import WeightsError\n"
+        "from resreg.models import load_model\n"
+        "try:\n"
+        "    load_model('hf-hub:old/r20-weights')\n"
+        "except WeightsError as exc:\n"
+        "    print(exc)\n"
+        "model = load_model('hf-hub:old/r20-weights', allow_pickle=True)\n"
+        f"torch.save(model.state_dict(), {str(tmp_path / 'loaded.pt')!r})\n"
+    )
+    refused = python(hub, tmp_path / "home", code).stdout.strip()
+    assert refused.endswith(": no model.safetensors in this folder (found: config.json)"), refused
+    loaded = torch.load(tmp_path / "loaded.pt")
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
 
 
 def resreg_many(hub: HubServer, home: Path, *commands: list[str], **env: str) -> list[tuple[int, str, str]]:

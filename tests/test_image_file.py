@@ -38,6 +38,14 @@ def test_a_16_bit_grey_png_reads_as_the_same_picture_in_8_bits(tmp_path: Path) -
     assert rgb.mode == "RGB" and np.array_equal(np.asarray(rgb)[..., 1], np.asarray(picture))
 
 
+def test_16_bit_values_between_two_8_bit_levels_go_to_the_nearer_one(tmp_path: Path) -> None:
+    path = tmp_path / "between.png"
+    Image.fromarray(np.array([[0, 128, 129, 32767, 65000, 65535]], dtype=np.uint16)).save(path)
+    assert Image.open(path).mode == "I;16"
+    # v * 255 / 65535 = 0, 0.498, 0.502, 127.498, 252.918, 255: rounded, not truncated (0 and 252)
+    assert np.asarray(open_image(path, mode="L")).tolist() == [[0, 0, 1, 127, 253, 255]]
+
+
 def test_a_16_bit_pgm_and_tiff_read_as_their_8_bit_pictures(tmp_path: Path) -> None:
     picture = _gradient()
     sixteen = np.asarray(picture, dtype=np.uint16) * 257

@@ -74,6 +74,18 @@ def test_predict_takes_files_folders_and_images_and_names_a_bad_one(grey_model, 
         assert first.indices == [int(grey_model(prepared[:1]).argmax())] and second.image == "<image 1>"
 
 
+def test_a_model_in_training_mode_predicts_as_it_evaluates_and_is_left_training(grey_model):
+    """Batch norm with its running statistics, not the batch's (images far from them show the difference);
+    afterwards the caller's training goes on in training mode."""
+    batch = torch.randn(4, 1, 28, 28) * 3 + 2
+    with torch.no_grad():
+        expected = grey_model(batch).softmax(1).max(1)
+    results = predict(grey_model.train(), batch, top_k=1)
+    assert grey_model.training
+    assert [r.indices[0] for r in results] == expected.indices.tolist()
+    assert [r.probabilities[0] for r in results] == pytest.approx(expected.values.tolist(), abs=1e-6)
+
+
 def test_predict_refuses_a_features_model(images):
     with pytest.raises(ConfigError, match="features-only"):
         predict(resreg.create_model("resnet20", features_only=True), images)

@@ -38,11 +38,12 @@ def images_and_labels(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.parametrize("alphas", [{"mixup_alpha": 0.2}, {"cutmix_alpha": 1.0}, {"mixup_alpha": 1, "cutmix_alpha": 1}])
 def test_mixing_is_timms_mixup_with_the_recipes_label_smoothing(alphas):
-    r = recipe(label_smoothing=0.1, augment=alphas)
+    # 0.2, not 0.1: timm's Mixup smooths by 0.1 unless told otherwise, so 0.1 could not show it was passed on
+    r = recipe(label_smoothing=0.2, augment=alphas)
     objective = Objective.of(r, num_classes=10, seed=3)
     images, labels = images_and_labels()
     ours = objective.mix(images.clone(), labels, step=5)
-    timm_mixup = Mixup(**{"mixup_alpha": 0.0, "cutmix_alpha": 0.0, **alphas}, label_smoothing=0.1, num_classes=10)
+    timm_mixup = Mixup(**{"mixup_alpha": 0.0, "cutmix_alpha": 0.0, **alphas}, label_smoothing=0.2, num_classes=10)
     with seeded_global_rngs(3, 5, 2):  # the same draws: (seed, step, mixing stream)
         theirs = timm_mixup(images.clone(), labels)
     assert torch.equal(ours[0], theirs[0]) and torch.equal(ours[1], theirs[1])
@@ -50,7 +51,7 @@ def test_mixing_is_timms_mixup_with_the_recipes_label_smoothing(alphas):
         flipped = images.flip(0)
         lam = ((ours[0] - flipped) / (images - flipped))[0, 0, 0, 0].item()
         assert torch.allclose(ours[0], lam * images + (1 - lam) * flipped, atol=1e-4)
-        assert torch.allclose(ours[1], mixup_target(labels, 10, lam=lam, smoothing=0.1), atol=1e-4)
+        assert torch.allclose(ours[1], mixup_target(labels, 10, lam=lam, smoothing=0.2), atol=1e-4)
     assert not torch.equal(objective.mix(images.clone(), labels, step=6)[0], ours[0])  # another step, other draws
 
 

@@ -24,7 +24,7 @@ import pytest
 import safetensors.torch
 import torch
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import resreg
@@ -182,6 +182,12 @@ def headers(draw: st.DrawFn) -> dict[str, str]:
 # --- load_model, in this process ---------------------------------------------------------------------
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=headers())
+# The two ways a header could make resreg read another file, tried on every run: the random draws
+# seldom give an ensemble whose only member is a bait path (building the header's spec as a trusted
+# one went unnoticed by 120 draws).
+@example(header={"resreg_spec": json.dumps({"type": "ensemble", "members": [str(BAIT / "model.safetensors")]})})
+@example(header={"resreg_spec": json.dumps({**SMALL, "pretrained": str(BAIT / "weights.pth"),
+                                            "pretrained_allow_pickle": True})})  # fmt: skip
 def test_fuzzed_headers_load_or_fail_on_one_line_and_read_nothing_else(header, tensors, tmp_path, monkeypatch):
     path = _write_file(tmp_path / "fuzz.safetensors", tensors, header)
     with watched(monkeypatch):
