@@ -196,15 +196,20 @@ def test_the_final_model_records_its_step_and_only_its_error_and_loss_figures(tm
 
 # --- stops and resumes, in this process -----------------------------------------------------------
 @pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
-def test_a_stop_signal_ends_the_next_step_with_a_checkpoint_and_resume_reaches_the_same_weights(tmp_path, signum):
+def test_a_stop_signal_ends_the_next_step_with_a_checkpoint_and_resume_reaches_the_same_weights(
+    tmp_path, capsys, signum
+):
     """A signal after the window ending at step 3 stops the run at step 4: the partial window is logged, last.pt
     holds step 4, the run returns the signal's name; --resume starts at step 4, trains only steps 5-12 and ends
     with the uninterrupted run's weights. Kills: the stop ignored, the checkpoint not saved (or at the wrong
     step), the partial window lost, the resume not loading the checkpoint, the return value."""
     fit(tmp_path / "whole")
+    capsys.readouterr()
     stopped = Recorder(stop_after=3, signum=signum)
     outcome = fit(tmp_path / "run", stopped, engine={"log_every": 3, "checkpoint_every": 6})
     assert outcome == signal.Signals(signum).name
+    # acknowledged at once, even with progress none: a user who pressed a key or sent a kill sees it arrive
+    assert f"{signal.Signals(signum).name}: stopping after this step, with a checkpoint" in capsys.readouterr().err
     assert [step for step, _ in stopped.of("window")] == [3, 4]
     assert stopped.of("saved") == [(4, "last.pt")] and [step for step, _ in stopped.of("end")] == [4]
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
@@ -287,21 +292,22 @@ def test_the_banner_names_the_run_model_data_and_schedule(tmp_path, capsys):
 
 
 def test_previews_show_the_first_steps_before_the_first_window(tmp_path, capsys):
-    """With log_every 64 the first window would end at step 20; previews show steps 1, 4 and 16 (powers of 4)
-    on rank 0, without writing metrics rows. Kills: previews at other steps, a preview's loss of another
-    window, previews appended to metrics.jsonl."""
-    fit(tmp_path / "preview", train={**TINY["train"], "length": 20}, engine={"progress": "lines", "log_every": 64,
-        "checkpoint_every": 0})  # fmt: skip
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ") and "/20 " in line]
-    assert [line.split()[1] for line in lines] == ["1/20", "4/20", "16/20", "20/20"]
+    """With log_every 20 the first window ends at step 20; previews show steps 1, 4 and 16 (powers of 4 below
+    log_every) on rank 0, without writing metrics rows. Kills: previews at other steps (64 is not one), a
+    preview's loss or error of another window, previews appended to metrics.jsonl."""
+    length = {**TINY["train"], "length": 64}
+    fit(tmp_path / "preview", train=length, engine={"progress": "lines", "log_every": 20, "checkpoint_every": 0})
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ") and "/64 " in line]
+    assert [line.split()[1] for line in lines] == ["1/64", "4/64", "16/64", "20/64", "40/64", "60/64", "64/64"]
     rows = read_json_lines(tmp_path / "preview" / "metrics.jsonl")
-    assert [row["step"] for row in rows if "train_loss" in row] == [20]
+    assert [row["step"] for row in rows if "train_loss" in row] == [20, 40, 60, 64]
 
     per_step = Recorder()
-    fit(tmp_path / "steps", per_step, train={**TINY["train"], "length": 20}, engine={"log_every": 1})
-    losses = [m["train_loss"] for _, m in per_step.of("window")]
-    assert f"loss {losses[0]:.4f}" in lines[0]  # step 1: its own loss
-    assert f"loss {sum(losses[:4]) / 4:.4f}" in lines[1]  # step 4: the mean of steps 1-4
+    fit(tmp_path / "steps", per_step, train=length, engine={"log_every": 1, "checkpoint_every": 0})
+    rows = [m for _, m in per_step.of("window")]
+    assert f"loss {rows[0]['train_loss']:.4f} err {100 * rows[0]['train_error']:.2f}%" in lines[0]  # step 1 alone
+    loss, error = (sum(row[key] for row in rows[:4]) / 4 for key in ("train_loss", "train_error"))
+    assert f"loss {loss:.4f} err {100 * error:.2f}%" in lines[1]  # step 4: the mean of steps 1-4
 
 
 # --- the figures against an independent computation ---------------------------------------------------
@@ -546,10 +552,14 @@ def test_a_run_resumed_after_a_crash_drops_the_rows_logged_after_its_checkpoint(
     assert [row["step"] for row in rows if "train_loss" in row] == [3, 6, 9, 12]
 
 
-def test_a_snapshot_run_saves_each_cycles_model_and_a_plain_run_none(tmp_path):
+def test_a_snapshot_run_saves_each_cycles_model_and_a_plain_run_none(tmp_path, capsys):
     fit(tmp_path / "plain")
     assert not (tmp_path / "plain" / "snapshots").exists() and not (tmp_path / "plain" / "ensemble.yaml").exists()
-    fit(tmp_path / "two", train={**TINY["train"], "snapshots": 2, "schedule": {"warmup": 0, "decay": "cosine"}})
+    fit(tmp_path / "two", train={**TINY["train"], "snapshots": 2, "schedule": {"warmup": 0, "decay": "cosine"}},
+        engine={"progress": "lines"})  # fmt: skip
+    err = capsys.readouterr().err
+    for index, step in ((1, 6), (2, 12)):
+        assert f"step {step}: snapshot {index} of 2 saved; ensemble: {tmp_path / 'two' / 'ensemble.yaml'}" in err
     paths = sorted((tmp_path / "two" / "snapshots").glob("*.safetensors"))
     assert [p.name for p in paths] == ["snapshot1.safetensors", "snapshot2.safetensors"]
     steps = []
@@ -557,3 +567,19 @@ def test_a_snapshot_run_saves_each_cycles_model_and_a_plain_run_none(tmp_path):
         with safetensors.safe_open(str(path), "pt") as file:
             steps.append(json.loads(file.metadata()["step"]))
     assert steps == [6, 12] and (tmp_path / "two" / "ensemble.yaml").is_file()
+
+
+def test_the_runs_evaluation_is_the_one_resreg_eval_gives_its_model(tmp_path):
+    """The loop evaluates under the run's autocast (bf16 here): its last test figures are what `resreg eval`
+    computes for the final model. Kills: the loop's evaluation without the run's autocast (fp32 figures)."""
+    from resreg import load_model
+    from resreg.engine.evaluate import evaluate_config
+
+    recorder = Recorder()
+    engine = {"precision": "bf16", "channels_last": False}
+    fit(tmp_path, recorder, train={**TINY["train"], "length": 6}, engine=engine)
+    ((_, last),) = recorder.of("eval")
+    model = load_model(str(tmp_path / "model.safetensors"))
+    again = evaluate_config(config_of(train={**TINY["train"], "length": 6}, engine=engine), get_registry(), model=model)
+    assert again["test_loss"] == pytest.approx(last["test_loss"], rel=1e-6)
+    assert again["test_error"] == last["test_error"]
