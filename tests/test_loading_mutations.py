@@ -124,6 +124,14 @@ def test_a_bad_record_in_resreg_yaml_is_named_by_that_file(resnet20, tmp_path):
     )
 
 
+def test_bad_components_in_resreg_yaml_are_named_by_that_file(resnet20, tmp_path):
+    folder = write_repo(tmp_path / "repo", resnet20)
+    edit(folder / RESREG_FILE, components=["block"])
+    assert weights_error(load_model, folder) == (
+        f"{folder / RESREG_FILE}: components.0: expected a mapping with kind, name, distribution, version"
+    )
+
+
 def test_resreg_yaml_without_a_record_leaves_it_to_config_json(resnet20, tmp_path):
     folder = write_repo(tmp_path / "repo", resnet20, labels=LABELS)
     with_header(folder / MODEL_FILE, drop=(HEADER_KEY,))
@@ -483,3 +491,51 @@ def test_every_plugin_of_the_distribution_is_named_and_a_failed_one_gives_its_er
 def test_a_failed_plugin_beside_a_disabled_one_gives_the_failed_ones_error():
     mixed = [plugin("se", "resreg-se", "disabled"), plugin("se_extra", "resreg-se", "failed", "SyntaxError: line 3")]
     assert component_error(RECORD, mixed).endswith("which failed to load: SyntaxError: line 3 (see resreg plugins)")
+
+
+# --- a Hub repo, read from the cache (HF_HUB_OFFLINE) ------------------------------------------------------
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An offline Hub cache in huggingface_hub's layout; returns the folder of the snapshot of me/r20 at SHA.
+
+    huggingface_hub reads HF_HUB_OFFLINE and HF_HUB_CACHE when it is imported, so they are set on its
+    constants, as its own tests do."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    repo = tmp_path / "hub" / "models--me--r20"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(SHA)
+    return repo / "snapshots" / SHA
+
+
+def test_a_hub_repo_is_named_by_its_commit_and_its_files_by_the_repo_not_the_cache(resnet20, hub_cache):
+    write_repo(hub_cache, resnet20, labels=LABELS)
+    model = load_model("hf-hub:me/r20")
+    assert model.resreg_pretrained == {"source": "hf-hub:me/r20", "commit": SHA} and model.label_names == LABELS
+    assert torch.equal(logits(model), logits(resnet20))
+    edit(hub_cache / RESREG_FILE, spec={**resnet20.resreg_spec, "shortcut": "Z"})
+    with pytest.raises(ConfigError) as error:
+        load_model("hf-hub:me/r20")
+    assert str(error.value).startswith(f"hf-hub:me/r20@{SHA}/{RESREG_FILE}: model.shortcut: unknown shortcut 'Z'")
+    (hub_cache / RESREG_FILE).unlink()  # the spec in the weights' header: that file is named
+    with_header(hub_cache / MODEL_FILE, **{SPEC_KEY: json.dumps({**resnet20.resreg_spec, "shortcut": "Z"})})
+    with pytest.raises(ConfigError) as error:
+        load_model("hf-hub:me/r20")
+    assert str(error.value).startswith(f"hf-hub:me/r20@{SHA}/{MODEL_FILE}: model.shortcut: unknown shortcut 'Z'")
+
+
+def test_a_hub_repo_whose_weights_do_not_fit_is_named_by_the_repo_at_its_commit(resnet20, hub_cache):
+    write_repo(hub_cache, resnet20, labels=LABELS)
+    message = weights_error(load_pretrained, resreg.create_model("resnet32"), "hf-hub:me/r20")
+    assert message.startswith(f"hf-hub:me/r20@{SHA}: weights do not fit the model")
+
+
+def test_a_hub_repo_of_pytorch_model_bin_loads_only_when_pickles_are_allowed(resnet20, hub_cache):
+    timm_pickle_folder(hub_cache, resnet20, resnet20.state_dict())
+    assert "a pickle file, and unpickling can run code" in weights_error(load_model, "hf-hub:me/r20")
+    assert torch.equal(logits(load_model("hf-hub:me/r20", allow_pickle=True)), logits(resnet20))
