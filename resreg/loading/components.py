@@ -54,6 +54,7 @@ def _switched_off(distribution: str, plugins: Sequence[PluginInfo]) -> str:
     if not off:
         return ""
     names = " or ".join(repr(i.name) for i in off)
-    if all(i.status == "disabled" for i in off):
+    failed = [i for i in off if i.status != "disabled"]  # a disabled plugin has no error to show
+    if not failed:
         return f"plugin {names} ({distribution}), which is disabled ({DISABLE_ENV}); remove it from {DISABLE_ENV}"
-    return f"plugin {names} ({distribution}), which failed to load: {off[0].error} (see resreg plugins)"
+    return f"plugin {names} ({distribution}), which failed to load: {failed[0].error} (see resreg plugins)"
