@@ -10,7 +10,8 @@
 #               (500x375, quality 90, 100 classes) with data.decode=cuda and cpu, next to the same command on
 #               synthetic data of the same shape, with the GPU's utilisation sampled (nvidia-smi) during each.
 #               Goal: folder / synthetic images/s >= 0.90 (resnet50) and >= 0.95 (resnet152) with decode cuda
-#               (what data.decode=auto picks on CUDA).
+#               (what data.decode=auto picks on CUDA). resnet50 runs decode=cuda once more with data.prefetch=false
+#               (auto prefetches on CUDA: the next batch decodes while this one trains), to show what that gains.
 #   4. degradation  plain-20/32/44/56 vs ResNet-20/32/44/56 on Fashion-MNIST, 30 epochs, 2 seeds, packed
 #               JOBS runs per GPU (benchmarks/reproduce_fashion_mnist.sh --only degradation), in the time
 #               left; what finished is tabulated, and a rerun with the same OUT resumes the rest.
@@ -124,10 +125,15 @@ for model in "${JPEG_MODELS[@]}"; do
   sampled "$model-synthetic" 60 $PY -m resreg train $model data.type=synthetic data.num_images=$JPEG_IMAGES \
     data.num_classes=100 "${JPEG_RUN[@]}" engine.checkpoint_every=0 engine.progress=lines --run-dir "$OUT/$model-synthetic"
   row "$model synthetic" "$model-synthetic" >>"$OUT/jpeg.md"
-  for decode in cuda cpu; do
-    sampled "$model-jpeg-$decode" 60 $PY -m resreg train $model "data.root=$OUT/jpegs" data.decode=$decode \
-      "${FOLDER[@]}" "${JPEG_RUN[@]}" engine.checkpoint_every=0 engine.progress=lines --run-dir "$OUT/$model-jpeg-$decode"
-    row "$model JPEG decode=$decode" "$model-jpeg-$decode" --reference "$OUT/$model-synthetic" --goal $goal >>"$OUT/jpeg.md"
+  # decode=cuda twice for the first model: with the prefetch thread (auto on CUDA) and without it, to see its gain
+  variants=(cuda cpu); [ "$model" = "${JPEG_MODELS[0]}" ] && variants+=(cuda-noprefetch)
+  for variant in "${variants[@]}"; do
+    decode=${variant%%-*} prefetch=auto; [ "$variant" = cuda-noprefetch ] && prefetch=false
+    sampled "$model-jpeg-$variant" 60 $PY -m resreg train $model "data.root=$OUT/jpegs" data.decode=$decode \
+      data.prefetch=$prefetch "${FOLDER[@]}" "${JPEG_RUN[@]}" engine.checkpoint_every=0 engine.progress=lines \
+      --run-dir "$OUT/$model-jpeg-$variant"
+    label="$model JPEG decode=$decode"; [ "$prefetch" = false ] && label+=" prefetch=false"
+    row "$label" "$model-jpeg-$variant" --reference "$OUT/$model-synthetic" --goal $goal >>"$OUT/jpeg.md"
   done
 done
 cat "$OUT/jpeg.md" | tee -a "$OUT/summary.md"

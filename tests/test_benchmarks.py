@@ -56,7 +56,8 @@ def test_gpu_suite_smoke_runs_every_part_on_the_cpu(tmp_path) -> None:
     quickstart = (tmp_path / "quickstart.md").read_text()
     assert "final test acc:" in quickstart and "exit status:     0" in quickstart, quickstart
     jpeg = (tmp_path / "jpeg.md").read_text()
-    for run in ("resnet18 synthetic", "resnet18 JPEG decode=cuda", "resnet18 JPEG decode=cpu"):
+    for run in ("resnet18 synthetic", "resnet18 JPEG decode=cuda", "resnet18 JPEG decode=cpu",
+                "resnet18 JPEG decode=cuda prefetch=false"):
         assert re.search(rf"\| {run} \| [\d,]+ \|", jpeg), jpeg
     degradation = (tmp_path / "degradation.md").read_text()
     assert degradation.count("| 1/1 |") == 8, degradation  # plain and ResNet-20/32/44/56, one seed each
