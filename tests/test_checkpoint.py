@@ -1,4 +1,5 @@
-"""Checkpoint files: atomic writes, tensors-only reads, the RNG state, and one-line errors naming the file.
+"""Checkpoint files: atomic writes, tensors-only reads onto the CPU whatever device wrote them, the RNG state,
+and one-line errors naming the file.
 
 A whole run's state through a checkpoint is tests/test_run_state.py; kill -9 and resume is tests/test_resume.py.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pickled_code import RunsCodeWhenUnpickled
 
 from resreg.engine import checkpoint
 from resreg.errors import ResregError
@@ -56,18 +58,32 @@ def test_a_truncated_checkpoint_is_an_error_naming_the_file(tmp_path: Path):
     assert info.value.__cause__ is None and info.value.__suppress_context__  # `from None`: no chained traceback
 
 
-class Payload:
-    """Not a tensor, number, string, list or dict: unpickling it would run code of the file's choosing."""
-
-
-def test_a_checkpoint_with_pickled_objects_is_refused(tmp_path: Path):
-    path = tmp_path / "evil.pt"
-    torch.save({"step": 1, "payload": Payload()}, path)
-    with pytest.raises(ResregError, match="not a readable resreg checkpoint"):
+def test_a_checkpoint_with_pickled_objects_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # Even where the environment says to unpickle anything: torch's switch for loads that do not say
+    # weights_only (torch >= 2.6 reads weights only by default). Its opposite, if set too, would make
+    # torch.load refuse every call and hide what is tested here.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    marker = tmp_path / "code-ran"
+    path = checkpoint.save(tmp_path / "evil.pt", {"step": 1, "payload": RunsCodeWhenUnpickled(marker)})
+    with pytest.raises(ResregError, match="holds objects other than tensors and plain data"):
         checkpoint.load(path)
+    assert not marker.exists()
     path.write_bytes(pickle.dumps({"step": 1}, protocol=2))  # a plain pickle is not torch's format
     with pytest.raises(ResregError, match="not a readable resreg checkpoint"):
         checkpoint.load(path)
+
+
+def test_a_gpu_runs_checkpoint_resumes_on_a_cpu_only_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    trained = torch.nn.Linear(3, 2)
+    with monkeypatch.context() as gpu:  # torch.save records each tensor's device: "cuda:0" as a GPU run writes it
+        gpu.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        path = checkpoint.save(tmp_path / "last.pt", {"step": 5, "model": trained.state_dict()})
+    state = checkpoint.load(path)
+    assert state["model"]["weight"].device.type == "cpu"  # on a machine with a GPU too: load reads onto the CPU
+    resumed = torch.nn.Linear(3, 2)
+    checkpoint.restore_weights(resumed, state, "model")
+    assert torch.equal(resumed.weight, trained.weight) and torch.equal(resumed.bias, trained.bias)
 
 
 def test_the_rng_state_restores_the_generator(tmp_path: Path):
