@@ -15,6 +15,7 @@ import pytest
 import safetensors
 import safetensors.torch
 import torch
+from pickled_code import RunsCodeWhenUnpickled
 
 import resreg
 from resreg.artifact import HEADER_KEY
@@ -298,18 +299,6 @@ def test_push_refuses_a_pickle_before_reading_it(resnet20, tmp_path, cli):
     torch.save(resnet20.state_dict(), tmp_path / "weights.pth")
     result = cli("push", str(tmp_path / "weights.pth"), "me/model")
     assert result.status == 2 and "a pickle file, and unpickling can run code" in result.err
-
-
-class RunsCodeWhenUnpickled:
-    """What a malicious checkpoint holds: unpickling it calls os.mkdir(marker)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return os.mkdir, (str(self.marker),)
 
 
 def test_pickles_are_read_weights_only_even_where_the_environment_turns_that_off(resnet20, tmp_path, monkeypatch):
