@@ -188,14 +188,12 @@ def _already_finished(run: Run) -> bool:
 
 
 def _banner(run: Run, choices: dict[str, Any], data: Any, batch_size: int) -> str:
-    spec = run.config.get("model")
-    name = spec if isinstance(spec, str) else str(spec.get("preset") or spec.get("type") or "model")
     return report.banner(
         run_dir=run.dir,
         device=run.info.device,
         world_size=run.info.world_size,
         choices=choices,
-        model_name=name,
+        model_name=run.config["model"]["type"],  # the record holds the model spec with its preset expanded
         parameters=sum(p.numel() for p in run.model.parameters()),
         macs=report.count_macs(run.model, data.in_chans, data.image_size, run.info.device),
         data=data,
