@@ -626,3 +626,24 @@ def test_a_length_in_epochs_is_epochs_times_the_loaders_batches(tmp_path):
 def test_progress_none_prints_no_banner_and_no_final_line(tmp_path, capsys):
     fit(tmp_path)
     assert capsys.readouterr().err == ""
+
+
+def test_training_builds_from_the_registry_it_is_given(tmp_path):
+    """A registry other than the process-wide one (a host application's, or a test's): a block registered
+    only there trains. Kills: the model built from the default registry instead of the one passed."""
+    from resreg.plugins import Plugins
+
+    plugins = Plugins()
+    plugins.load_entry_points()
+    registry = plugins.registry
+    registry.register("block", "basic_only_here", registry.get("block", "basic").obj)
+    spec = {**TINY, "model": {**TINY["model"], "block": "basic_only_here"}, "train": {**TINY["train"], "length": 2}}
+    config = validate_config(spec, "tiny", registry)
+    assert train(config, source="tiny", registry=registry, run_dir=tmp_path) == "finished"
+    assert ("block", "basic_only_here") not in get_registry()
+
+
+def test_a_config_without_a_recipe_is_refused_naming_the_recipes_it_could_use(tmp_path):
+    config = validate_config({k: v for k, v in TINY.items() if k != "train"}, "tiny", get_registry())
+    with pytest.raises(ConfigError, match=r"^train: missing: name a recipe \(known: .*\bfast\b"):
+        train(config, source="tiny", registry=get_registry(), run_dir=tmp_path)
