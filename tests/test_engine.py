@@ -8,36 +8,15 @@ import math
 
 import pytest
 import torch
+from tiny_run import TINY, tiny_config
 
 import resreg
 from resreg.cli.main import main
-from resreg.config import RunConfig, load_config, validate_config
+from resreg.config import load_config, validate_config
 from resreg.config.options import EvalOptions
 from resreg.engine.evaluate import views
 from resreg.engine.run import train
 from resreg.plugins import get_registry
-
-TINY = {
-    "name": "tiny",
-    "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
-    "data": {"type": "synthetic", "num_images": 256, "image_size": 16, "in_chans": 3, "num_classes": 4},
-    "train": {
-        "preset": "fast",
-        "unit": "step",
-        "length": 12,
-        "batch_size": 32,
-        "eval_every": 6,
-        "schedule": {"warmup": 0},
-    },
-    "engine": {"log_every": 3, "checkpoint_every": 6, "progress": "none"},
-}
-
-
-def tiny_config(**sections: dict) -> RunConfig:
-    config = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
-    for key, value in sections.items():
-        config[key] = {**config.get(key, {}), **value}
-    return validate_config(config, "tiny", get_registry())
 
 
 # --- configs (the recipes: tests/test_recipes.py; the schedule: tests/test_schedule.py) -----------------------

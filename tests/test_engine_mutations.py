@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import safetensors.torch
 import torch
+from tiny_run import TINY, tiny_config
 
-from resreg.config import RunConfig, validate_config
+from resreg.config import validate_config
 from resreg.engine.run import train
 from resreg.errors import ConfigError
 from resreg.io import read_json_lines
@@ -27,27 +28,6 @@ from resreg.plugins import get_registry
 from resreg.schedule import Schedule
 
 STEPS_PER_EPOCH = 8  # 256 images, batch 32
-TINY = {
-    "name": "tiny",
-    "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
-    "data": {"type": "synthetic", "num_images": 256, "image_size": 16, "in_chans": 3, "num_classes": 4},
-    "train": {
-        "preset": "fast",
-        "unit": "step",
-        "length": 12,
-        "batch_size": 32,
-        "eval_every": 6,
-        "schedule": {"warmup": 0},
-    },
-    "engine": {"log_every": 3, "checkpoint_every": 6, "progress": "none"},
-}
-
-
-def config_of(**sections: dict[str, Any]) -> RunConfig:
-    config = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
-    for key, value in sections.items():
-        config[key] = {**config.get(key, {}), **value}
-    return validate_config(config, "tiny", get_registry())
 
 
 class Recorder:
@@ -80,7 +60,7 @@ class Recorder:
 
 
 def fit(run_dir: Path, recorder: Recorder | None = None, *, resume: bool = False, **sections: Any) -> str:
-    return train(config_of(**sections), source="tiny", registry=get_registry(), run_dir=run_dir, resume=resume,
+    return train(tiny_config(**sections), source="tiny", registry=get_registry(), run_dir=run_dir, resume=resume,
                  hook=recorder)  # fmt: skip
 
 
@@ -140,7 +120,7 @@ def test_a_window_reports_the_mean_of_its_steps_and_the_lr_and_epoch_of_its_last
     rows = {step: m for step, m in per_step.of("window")}
     windows = dict(per_window.of("window"))
     assert sorted(rows) == list(range(1, 13)) and sorted(windows) == [3, 6, 9, 12]
-    schedule = config_of().require_recipe(get_registry()).build_schedule(STEPS_PER_EPOCH)
+    schedule = tiny_config().require_recipe(get_registry()).build_schedule(STEPS_PER_EPOCH)
     assert isinstance(schedule, Schedule)
     for end, window in windows.items():
         steps = range(end - 2, end + 1)
@@ -456,7 +436,7 @@ def test_a_plateau_schedule_hears_every_validation_error(tmp_path):
     schedule_section = {"warmup": 0, "decay": "step", "milestones": [], "plateau_patience": 1, "gamma": 0.5}
     fit(tmp_path, recorder, train={**TINY["train"], "eval_every": 1, "schedule": schedule_section},
         engine={"log_every": 1})  # fmt: skip
-    reference = config_of(train={**TINY["train"], "eval_every": 1, "schedule": schedule_section}).require_recipe(
+    reference = tiny_config(train={**TINY["train"], "eval_every": 1, "schedule": schedule_section}).require_recipe(
         get_registry()).build_schedule(STEPS_PER_EPOCH)  # fmt: skip
     errors = dict(recorder.of("eval"))
     for step, window in recorder.of("window"):
@@ -480,7 +460,7 @@ def test_a_diverged_run_names_its_step_and_lr_and_tells_the_hooks(tmp_path):
     with pytest.raises(Exception, match="the training loss became") as raised:
         fit(tmp_path, recorder, train={**TINY["train"], "lr": 1e30}, engine={"log_every": 1, "checkpoint_every": 1})
     ((step, metrics),) = recorder.of("end")
-    schedule = config_of(train={**TINY["train"], "lr": 1e30}).require_recipe(get_registry()).build_schedule(8)
+    schedule = tiny_config(train={**TINY["train"], "lr": 1e30}).require_recipe(get_registry()).build_schedule(8)
     assert str(raised.value) == (
         f"the training loss became {metrics['train_loss']} by step {step} (lr {schedule.lr_at(step - 1):.4g}); "
         f"stopped, the last good checkpoint is {tmp_path / 'checkpoints' / 'last.pt'}; "
@@ -493,7 +473,7 @@ def test_a_diverged_run_names_its_step_and_lr_and_tells_the_hooks(tmp_path):
 def test_without_a_run_dir_the_run_goes_to_runs_name_and_never_over_an_earlier_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
-        train(config_of(train={**TINY["train"], "length": 1}), source="configs/x.yaml", registry=get_registry())
+        train(tiny_config(train={**TINY["train"], "length": 1}), source="configs/x.yaml", registry=get_registry())
     nameless = {k: v for k, v in TINY.items() if k != "name"}
     config = validate_config({**nameless, "train": {**TINY["train"], "length": 1}}, "x", get_registry())
     train(config, source="configs/cifar10/x.yaml", registry=get_registry())  # named after the file
@@ -584,7 +564,8 @@ def test_the_runs_evaluation_is_the_one_resreg_eval_gives_its_model(tmp_path):
     fit(tmp_path, recorder, train={**TINY["train"], "length": 6}, engine=engine)
     ((_, last),) = recorder.of("eval")
     model = load_model(str(tmp_path / "model.safetensors"))
-    again = evaluate_config(config_of(train={**TINY["train"], "length": 6}, engine=engine), get_registry(), model=model)
+    config = tiny_config(train={**TINY["train"], "length": 6}, engine=engine)
+    again = evaluate_config(config, get_registry(), model=model)
     assert again["test_loss"] == pytest.approx(last["test_loss"], rel=1e-6)
     assert again["test_error"] == last["test_error"]
 
