@@ -232,12 +232,17 @@ def _upload(hub: HubServer, home: Path, repos: dict[str, dict[str, Path]]) -> No
     python(hub, home, "\n".join(lines))
 
 
+def _upload_old_timm_repo(hub, folder: Path, repo_id: str) -> None:
+    """`repo_id` as old timm repos are: folder/pytorch_model.bin (written by the caller) beside a config.json."""
+    (folder / "config.json").write_text(json.dumps({"architecture": "resnet20", "num_classes": 10}))
+    _upload(hub, folder / "up", {repo_id: {n: folder / n for n in ("pytorch_model.bin", "config.json")}})
+
+
 def test_a_pickle_is_downloaded_only_when_allowed(hub, tmp_path):
     """A repo as old timm ones are: pytorch_model.bin beside config.json. A pull fetches the pickle only
     when allow_pickle is given; without it the file never reaches the disk."""
     (tmp_path / "pytorch_model.bin").write_bytes(b"a pickle's bytes, never unpickled here")
-    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet20", "num_classes": 10}))
-    _upload(hub, tmp_path / "up", {"old/r20-pickle": {n: tmp_path / n for n in ("pytorch_model.bin", "config.json")}})
+    _upload_old_timm_repo(hub, tmp_path, "old/r20-pickle")
     code = (
         "import json\n"
         "from resreg.hub.pull import download\n"
@@ -256,8 +261,7 @@ def test_a_pulled_pickle_loads_only_with_allow_pickle(hub, tmp_path):
     torch.manual_seed(0)
     model = resreg.create_model("resnet20").eval()
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet20", "num_classes": 10}))
-    _upload(hub, tmp_path / "up", {"old/r20-weights": {n: tmp_path / n for n in ("pytorch_model.bin", "config.json")}})
+    _upload_old_timm_repo(hub, tmp_path, "old/r20-weights")
     code = (
         "import torch\n"
         "from resreg.errors import WeightsError\n"
@@ -271,7 +275,7 @@ def test_a_pulled_pickle_loads_only_with_allow_pickle(hub, tmp_path):
     )
     refused = python(hub, tmp_path / "home", code).stdout.strip()
     assert refused.endswith(": no model.safetensors in this folder (found: config.json)"), refused
-    loaded = torch.load(tmp_path / "loaded.pt")
+    loaded = torch.load(tmp_path / "loaded.pt", weights_only=True)
     assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
 
 
