@@ -93,11 +93,11 @@ def write_results(results: list[GroupResult], out: Path, title: str) -> list[Pat
     if importlib.util.find_spec("matplotlib") is None:  # the table matters more than the figures: keep it
         warnings.warn("matplotlib is not installed, so no curves were drawn (pip install matplotlib)", stacklevel=2)
         return written
-    firsts = [r for r in results if r.finished]
-    if firsts:
-        runs = [r.finished[0].dir for r in firsts]
-        written.append(plot_runs(runs, out / CURVES_FILE, title=title, names=[r.label for r in firsts]))
-    for r in firsts:  # curves/ is named as the run directories are
+    drawn = [r for r in results if r.finished]  # the groups with a finished seed
+    if drawn:
+        firsts = [r.finished[0].dir for r in drawn]
+        written.append(plot_runs(firsts, out / CURVES_FILE, title=title, names=[r.label for r in drawn]))
+    for r in drawn:  # curves/ is named as the run directories are
         seeds = [f"seed {run.seed}" for run in r.finished]
         path = out / "curves" / f"{r.group}.png"
         written.append(plot_runs([run.dir for run in r.finished], path, title=r.label, names=seeds))
