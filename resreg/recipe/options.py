@@ -140,13 +140,13 @@ class Recipe:
     def eval_every_steps(self, steps_per_epoch: int) -> int:
         return max(1, self.steps(self.eval_every, steps_per_epoch, "eval_every"))
 
-    def scaled_lr(self, global_batch: int | None = None) -> tuple[float, str]:
-        """The lr the run uses and why: `lr` as given, or scaled linearly from batch `lr_base_batch`."""
-        batch = global_batch or self.batch_size
+    def scaled_lr(self) -> tuple[float, str]:
+        """The lr the run uses and why: `lr` as given, or scaled linearly from batch `lr_base_batch`
+        (`batch_size` is the global batch on any number of processes, so the rule needs nothing else)."""
         if self.lr_base_batch is None:
             return self.lr, "train.lr"
-        lr = self.lr * batch / self.lr_base_batch
-        return lr, f"train.lr {self.lr:g} x batch {batch} / train.lr_base_batch {self.lr_base_batch}"
+        lr = self.lr * self.batch_size / self.lr_base_batch
+        return lr, f"train.lr {self.lr:g} x batch {self.batch_size} / train.lr_base_batch {self.lr_base_batch}"
 
     def check_eval_splits(self, splits: list[str], data_name: str) -> None:
         """Refuse a plateau rule with no val split evaluated: it watches the val error, and would never fire."""
