@@ -73,8 +73,9 @@ def test_a_run_writes_its_directory(tmp_path):
     assert all(math.isfinite(r["train_loss"]) and r["images_per_s"] > 0 for r in train_rows)
     assert [r["step"] for r in rows if "test_error" in r] == [6, 12]
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert header == ["step", "epoch", "train_loss", "train_error", "val_loss", "val_error", "test_loss",
-                      "test_error", "lr", "images_per_s"]  # fmt: skip
+    assert header == ["step", "epoch", "train_loss", "train_error", "val_loss", "val_error", "val_top5_error",
+                      "test_loss", "test_error", "test_top5_error", "lr", "images_per_s"]  # fmt: skip
+    assert all(0 <= r["test_top5_error"] <= r["test_error"] for r in rows if "test_error" in r)  # the record has top-5
     for name in ("last.pt", "best.pt"):
         state = torch.load(run_dir / "checkpoints" / name, weights_only=True)
         assert state["step"] in (6, 12)

@@ -174,6 +174,22 @@ def test_the_final_model_records_its_step_and_only_its_error_and_loss_figures(tm
     assert_same_weights(final_weights(tmp_path), {k: v for k, v in state["model"].items()})
 
 
+def test_a_final_model_rebuilt_at_resume_has_the_figures_the_run_ended_with(tmp_path):
+    """A run killed between its last checkpoint and model.safetensors: resumed, it trains no step and writes
+    the model with the figures of its metrics.jsonl, top-5 included (the log once kept only the CSV's
+    columns, so a rebuilt model and a Hub card lost the top-5 error)."""
+    fit(tmp_path)
+    with safetensors.safe_open(str(tmp_path / "model.safetensors"), "pt") as file:
+        ended = json.loads(file.metadata()["metrics"])
+    (tmp_path / "model.safetensors").unlink()
+    again = Recorder()
+    assert fit(tmp_path, again, resume=True) == "finished"
+    assert [name for name, *_ in again.calls] == ["start", "end"]  # no step trained
+    with safetensors.safe_open(str(tmp_path / "model.safetensors"), "pt") as file:
+        rebuilt = json.loads(file.metadata()["metrics"])
+    assert "test_top5_error" in ended and rebuilt == pytest.approx(ended)
+
+
 # --- stops and resumes, in this process -----------------------------------------------------------
 @pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
 def test_a_stop_signal_ends_the_next_step_with_a_checkpoint_and_resume_reaches_the_same_weights(

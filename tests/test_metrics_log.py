@@ -50,11 +50,15 @@ def test_rows_are_appended_in_place_without_fsync(tmp_path: Path, monkeypatch: p
     assert len(fsyncs) == 2  # on request: both files
 
 
-def test_non_finite_and_unknown_values(tmp_path: Path) -> None:
+def test_non_finite_values_and_figures_beyond_the_csv_columns(tmp_path: Path) -> None:
+    """JSON has no NaN (null instead); the JSON lines keep every figure (top-5, an ensemble's members), the
+    CSV its fixed columns, top-5 among them."""
     log = MetricsLog(tmp_path)
-    log.append({"step": 1, "train_loss": math.nan, "lr": math.inf, "test_error": 0.25, "not_a_field": 3, "epoch": None})
-    assert jsonl_rows(tmp_path) == [{"step": 1, "train_loss": None, "lr": None, "test_error": 0.25}]
-    assert csv_rows(tmp_path) == [{"step": "1", "test_error": "0.25"}]
+    log.append({"step": 1, "train_loss": math.nan, "lr": math.inf, "test_error": 0.25, "test_top5_error": 0.05,
+                "test_member0_error": 0.3, "epoch": None})  # fmt: skip
+    assert jsonl_rows(tmp_path) == [{"step": 1, "train_loss": None, "lr": None, "test_error": 0.25,
+                                     "test_top5_error": 0.05, "test_member0_error": 0.3}]  # fmt: skip
+    assert csv_rows(tmp_path) == [{"step": "1", "test_error": "0.25", "test_top5_error": "0.05"}]
 
 
 def test_a_new_run_starts_the_files_afresh(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ which the loop may call when it writes a checkpoint. Nothing is fsynced per row.
 
 Resuming from a checkpoint at step S rewrites both files once, atomically, with the rows up to S
 (those after S are trained again and logged again, so they are dropped, not duplicated); a line torn
-by a crash mid-write is dropped too. The JSON lines are the record; the CSV is rebuilt from them.
+by a crash mid-write is dropped too. The JSON lines are the record, every figure of a row (top-5 errors,
+an ensemble's members); the CSV, for spreadsheets, has the fixed columns of `FIELDS`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import Any
 from resreg.io import read_json_lines, write_text_atomic
 from resreg.layout import METRICS_CSV_FILE, METRICS_FILE
 
+#: the CSV's columns: its header is written with the first row, so they cannot follow the rows
 FIELDS = (
-    "step", "epoch", "train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error", "lr",
-    "images_per_s",
+    "step", "epoch", "train_loss", "train_error", "val_loss", "val_error", "val_top5_error", "test_loss",
+    "test_error", "test_top5_error", "lr", "images_per_s",
 )  # fmt: skip
 
 
@@ -48,7 +50,7 @@ class MetricsLog:
             self._started = True
 
     def append(self, row: dict[str, Any]) -> None:
-        clean = {k: _plain(v) for k, v in row.items() if k in FIELDS and v is not None}
+        clean = {k: _plain(v) for k, v in row.items() if v is not None}
         mode = "a" if self._started else "w"
         with open(self.jsonl, mode, encoding="utf-8") as f:
             f.write(json.dumps(clean) + "\n")
