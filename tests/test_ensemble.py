@@ -97,6 +97,9 @@ def test_run_directory_members(tmp_path):
     ("spec", "message"),
     [
         ({"members": [SMALL, "/no/such/model.safetensors"]}, "model.members.1: '/no/such/model.safetensors'"),
+        # a member's own key path goes under the member's: one path, not `model.members.1: model.block: ...`
+        ({"members": [SMALL, {**SMALL, "block": "botleneck"}]}, "model.members.1.block: unknown block 'botleneck'"),
+        ({"members": [{"type": "ensemble", "members": [{**SMALL, "depths": "x"}]}]}, "members.0.members.0.depths"),
         ({"members": [SMALL, {**SMALL, "num_classes": 5}]}, "every member must predict the same classes"),
         ({"members": [SMALL], "combiner": "median"}, "model.combiner: unknown combiner 'median'"),
         ({"members": []}, "non-empty list of members"),

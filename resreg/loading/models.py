@@ -145,6 +145,8 @@ def member_model(source: Any, context: BuildContext, where: str) -> torch.nn.Mod
         raise ConfigError(f"{where}: {source!r} is neither a model preset nor an existing file, folder or hf-hub: repo")
     except ResregError as exc:
         message = str(exc)
+        if message.startswith(("model.", "model:")):  # the member's own key path, put under the member's
+            message = where + message.removeprefix("model")
         raise type(exc)(message if message.startswith(where) else f"{where}: {message}") from None
 
 
