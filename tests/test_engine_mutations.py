@@ -602,6 +602,21 @@ def test_a_plateau_rule_without_a_val_split_evaluated_is_refused_naming_the_data
         fit(tmp_path, train=plateau, eval={"splits": ["test"]})
 
 
+def test_a_plateau_rule_on_a_data_set_with_no_val_split_is_refused_at_training_naming_it(tmp_path):
+    """eval.splits unset: validation cannot know the splits; training finds none to watch and names the data set."""
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / "images" / "train" / label).mkdir(parents=True)
+        Image.new("RGB", (16, 16)).save(tmp_path / "images" / "train" / label / "0.png")
+    folder = {"type": "imagefolder", "root": str(tmp_path / "images"), "val_dir": "", "image_size": 16, "workers": 0}
+    plateau = {**TINY["train"], "batch_size": 2, "schedule": {"warmup": 0, "decay": "step", "milestones": [],
+                                                              "plateau_patience": 2}}  # fmt: skip
+    config = validate_config({**TINY, "data": folder, "train": plateau}, "tiny", get_registry())
+    with pytest.raises(ConfigError, match=r"but eval.splits evaluates nothing of data set 'imagefolder'; give the"):
+        train(config, source="tiny", registry=get_registry(), run_dir=tmp_path / "run")
+
+
 def test_a_teacher_changes_the_students_training(tmp_path):
     """Distillation from a run's model: the student ends elsewhere than without a teacher. Kills: the teacher
     not loaded, or not handed to the objective."""
