@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 def _config_and_weights(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any]:
     """The config to evaluate with, and the weights: a model that carries them (a run's final model, a
     weights file), or what fills the config's model (a checkpoint's model state, --weights)."""
-    from resreg.cli.run_paths import check_not_a_run_path
+    from resreg.cli.run_paths import check_not_a_run_path, check_run_has_weights
     from resreg.config import load_config
     from resreg.config.loader import apply_overrides, resolve_interpolations
     from resreg.engine import checkpoint, rundir
@@ -60,6 +60,7 @@ def _config_and_weights(args: argparse.Namespace) -> tuple[dict[str, Any], Any, 
     if (path / RUN_CONFIG_FILE).is_file():  # a run directory
         config = rundir.read_run_config(path, args.overrides)
         if args.checkpoint == "final":
+            check_run_has_weights(path, "eval")
             return config, load_model(path / MODEL_FILE), None
         return config, None, checkpoint.load(checkpoint_file(path, args.checkpoint))
     if path.suffix == ".safetensors" or path.is_dir() or parse_source(args.source).hub_ref is not None:

@@ -30,8 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from resreg.cli.run_paths import check_run_has_weights
     from resreg.publish import push
 
+    check_run_has_weights(args.source, "push")
     if args.dry_run:
         return _dry_run(args)
     pushed = push(

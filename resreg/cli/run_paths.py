@@ -3,6 +3,8 @@
 `resreg train runs/quickstart`, `resreg eval runs/quickstart/checkpoints/last.pt` and `resreg eval
 runs/quickstrt` are what a new user types; read as configs they fail with "config file not found" or a
 UTF-8 decoding error. `check_not_a_run_path` says what the path is and what to type instead.
+`check_run_has_weights` does the same for a run stopped before its end (Ctrl-C, a killed job), which
+has checkpoints but not yet the final weights that eval, predict, export and push read.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from resreg.config import list_shipped_configs
 from resreg.errors import ConfigError, did_you_mean
-from resreg.layout import CHECKPOINTS_DIR, RUN_CONFIG_FILE
+from resreg.layout import CHECKPOINTS_DIR, LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
 
 
 def is_run_dir(path: Path) -> bool:
@@ -39,3 +41,16 @@ def check_not_a_run_path(source: str, command: str) -> None:
         runs = sorted(str(p) for p in path.parent.iterdir() if is_run_dir(p))
         if runs:
             raise ConfigError(did_you_mean(str(path), runs, "run directory"))
+
+
+def check_run_has_weights(source: str | Path, command: str) -> None:
+    """Raise a one-line `ConfigError` when `source` is a run directory without its final weights yet (a run
+    writes model.safetensors when it finishes): say how to finish it, or, for eval, to use its checkpoint."""
+    path = Path(source)
+    if not is_run_dir(path) or (path / MODEL_FILE).exists():
+        return
+    advice = f"`resreg train --resume {source}` finishes it"
+    if command == "eval" and checkpoint_file(path, LAST_CHECKPOINT).is_file():
+        advice += f", or `resreg eval {source} --checkpoint last` evaluates its last checkpoint"
+    finished = f"{MODEL_FILE} is written when it finishes"
+    raise ConfigError(f"{source}: the run has no final weights yet ({finished}): {advice}")

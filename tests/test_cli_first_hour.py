@@ -1,0 +1,58 @@
+"""What trips a new user in the first hour (session 4, U): each mistake is one line that says what to do.
+
+Every test runs the real command (`cli` of tests/conftest.py, or a subprocess where the process matters)
+on real files: a run directory as `resreg train` leaves it when stopped, real plugin distributions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from resreg.config import load_config
+
+
+def one_line(cli_result) -> str:
+    assert cli_result.status == 2 and cli_result.err.count("\n") == 1, cli_result.err
+    assert "Traceback" not in cli_result.err
+    return cli_result.err.strip()
+
+
+# --- a run stopped before its end (Ctrl-C, a killed job) has checkpoints but no final weights yet --------------
+@pytest.fixture
+def stopped_run(tmp_path: Path) -> Path:
+    """runs/quickstart as Ctrl-C leaves it: config.yaml and checkpoints/last.pt, no model.safetensors."""
+    from resreg.engine import checkpoint
+
+    run = tmp_path / "runs" / "quickstart"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(load_config("quickstart")))
+    checkpoint.save(run / "checkpoints" / "last.pt", {"step": 7, "model": {"fc.weight": torch.zeros(10, 64)}})
+    return run
+
+
+def test_eval_of_a_stopped_run_says_how_to_finish_it_or_use_its_checkpoint(cli, stopped_run):
+    assert one_line(cli("eval", str(stopped_run))) == (
+        f"resreg eval: error: {stopped_run}: the run has no final weights yet (model.safetensors is written when "
+        f"it finishes): `resreg train --resume {stopped_run}` finishes it, or `resreg eval {stopped_run} "
+        "--checkpoint last` evaluates its last checkpoint"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["predict", "{run}", "shoe.png"], ["export", "{run}", "--format", "onnx"], ["push", "{run}", "me/r", "--dry-run"],
+     ["push", "{run}", "me/r"]],
+    ids=["predict", "export", "push-dry-run", "push"],
+)  # fmt: skip
+def test_predict_export_and_push_of_a_stopped_run_say_how_to_finish_it(cli, stopped_run, command):
+    argv = [arg.format(run=stopped_run) for arg in command]
+    err = one_line(cli(*argv, env={"HF_HUB_OFFLINE": "1"}))  # offline: a push that went on would not reach a Hub
+    assert err == (
+        f"resreg {command[0]}: error: {stopped_run}: the run has no final weights yet (model.safetensors is "
+        f"written when it finishes): `resreg train --resume {stopped_run}` finishes it"
+    )
+    assert sorted(p.name for p in stopped_run.iterdir()) == ["checkpoints", "config.yaml"]  # nothing written
