@@ -56,3 +56,31 @@ def test_predict_export_and_push_of_a_stopped_run_say_how_to_finish_it(cli, stop
         f"written when it finishes): `resreg train --resume {stopped_run}` finishes it"
     )
     assert sorted(p.name for p in stopped_run.iterdir()) == ["checkpoints", "config.yaml"]  # nothing written
+
+
+# --- `resreg list` marks what `resreg list KIND` marks broken ---------------------------------------------------
+def test_the_overview_marks_components_that_cannot_be_imported_as_the_kind_listing_does(tmp_path):
+    from conftest import run_process
+    from plugin_site import write_plugin_site
+
+    site = write_plugin_site(tmp_path, "ghosts", """
+        import resreg
+
+        @resreg.hookimpl
+        def resreg_register(registry):
+            registry.register("block", "ghost", "resreg_ghosts_missing:Block")  # no such module
+            registry.register("block", "typo", "resreg_ghosts:Blok")  # no such attribute
+            registry.register("combiner", "lost", "resreg_ghosts_missing:combine")
+        """)  # fmt: skip
+    overview = run_process("list", site=site)
+    assert overview.returncode == 0, overview.stderr
+    lines = {line.split()[0]: line for line in overview.stdout.splitlines()}
+    assert lines["blocks"].split(None, 2)[2] == (
+        "basic, bottleneck, ghost [broken], highway, plain, preact_basic, preact_bottleneck, typo [broken]"
+    )
+    assert "lost [broken]" in lines["combiners"] and "[broken]" not in lines["models"]
+    assert overview.stdout.splitlines()[-1] == (
+        "3 broken (why: resreg list blocks, resreg list combiners); resreg plugins --check imports every component"
+    )
+    blocks = run_process("list", "blocks", site=site).stdout
+    assert {line.split()[0] for line in blocks.splitlines() if "[broken: " in line} == {"ghost", "typo"}

@@ -3,7 +3,9 @@
 `resreg list` shows every kind with its names; `resreg list blocks -v` adds each entry's
 parameters with types, defaults and help; `resreg list recipes -v` each recipe's paper and values
 (the preset resolved: every value, its base presets' included). A component that cannot be imported
-is marked `[broken: ModuleNotFoundError: ...]` and the listing goes on.
+is marked `[broken: ModuleNotFoundError: ...]` and the listing goes on; the overview marks it `[broken]`.
+Without -v a lazy component is imported only when its docstring cannot be read from its source (a missing
+module or attribute), so listing stays fast; `resreg plugins --check` imports every one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from resreg.errors import ResregError, did_you_mean
 from resreg.recipe import build_recipe, preset_info
 
 if TYPE_CHECKING:
-    from resreg.registry import Registry
+    from resreg.registry import Entry, Registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,10 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     if args.kind is None:
-        for kind in registry.kinds:
-            names = registry.names(kind)
-            print(f"{kind + 's':<11} {len(names):>3}  {', '.join(names)}")
-        print(f"{'configs':<11} {len(list_shipped_configs()):>3}  {', '.join(list_shipped_configs())}")
+        _print_overview(registry, list_shipped_configs())
         return 0
     kind = args.kind[:-1] if args.kind.endswith("s") and args.kind[:-1] in registry.kinds else args.kind
     if kind in ("config", "configs"):
@@ -45,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
     width = max((len(e.name) for e in entries), default=4)
     for entry in entries:
         source = entry.plugin if entry.distribution in ("?", entry.plugin) else f"{entry.plugin} ({entry.distribution})"
-        # A lazy component's help line comes from its source; -v imports it to read its parameters.
-        broken = entry.error if args.verbose or not entry.help else None
+        broken = _broken(entry, args.verbose)
         print(f"{entry.name:<{width}}  {source:<22}  " + (f"[broken: {broken}]" if broken else entry.help))
         if broken:
             continue
@@ -59,6 +57,28 @@ def run(args: argparse.Namespace) -> int:
                     + (f"  # {param.help}" if param.help else "")
                 )
     return 0
+
+
+def _print_overview(registry: Registry, configs: list[str]) -> None:
+    """One line per kind with its names, those that cannot be imported marked as `resreg list KIND` marks them."""
+    broken: dict[str, int] = {}
+    for kind in registry.kinds:
+        entries = registry.entries(kind)
+        unusable = {entry.name for entry in entries if _broken(entry, verbose=False)}
+        names = [f"{entry.name} [broken]" if entry.name in unusable else entry.name for entry in entries]
+        if unusable:
+            broken[f"{kind}s"] = len(unusable)
+        print(f"{kind + 's':<11} {len(entries):>3}  {', '.join(names)}")
+    print(f"{'configs':<11} {len(configs):>3}  {', '.join(configs)}")
+    if broken:
+        kinds = ", ".join(f"resreg list {kind}" for kind in broken)
+        print(f"{sum(broken.values())} broken (why: {kinds}); resreg plugins --check imports every component")
+
+
+def _broken(entry: Entry, verbose: bool) -> str | None:
+    """Why `entry` cannot be used, or None. A lazy component's help line comes from its source; it is imported
+    when that cannot be read (its module or attribute is missing), or with -v, which reads its parameters."""
+    return entry.error if verbose or not entry.help else None
 
 
 def _print_recipe(registry: Registry, name: str) -> None:
