@@ -84,3 +84,19 @@ def test_the_overview_marks_components_that_cannot_be_imported_as_the_kind_listi
     )
     blocks = run_process("list", "blocks", site=site).stdout
     assert {line.split()[0] for line in blocks.splitlines() if "[broken: " in line} == {"ghost", "typo"}
+
+
+# --- `resreg list | head`: a reader that stops early ------------------------------------------------------------
+@pytest.mark.parametrize("argv", [["list"], ["show", "quickstart"]])
+def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(argv):
+    """The reader closes the pipe before resreg writes (as `| head -1` may): no traceback, exit status 0."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k != "RESREG_DEBUG"}
+    process = subprocess.Popen([sys.executable, "-m", "resreg", *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=environment)  # fmt: skip
+    process.stdout.close()  # before the interpreter has even started: every write meets a closed pipe
+    err = process.stderr.read()
+    assert process.wait(timeout=300) == 0 and err == "", err

@@ -85,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:  # `resreg list | head`: the reader has all it wanted
+        # Python flushes stdout once more at exit and would print the error there: send that flush nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ResregError as exc:
         if debug:
             raise
@@ -102,8 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("resreg: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `resreg list | head`
-        return 0
 
 
 def entry() -> NoReturn:
