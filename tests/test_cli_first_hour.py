@@ -100,3 +100,37 @@ def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(argv):
     process.stdout.close()  # before the interpreter has even started: every write meets a closed pipe
     err = process.stderr.read()
     assert process.wait(timeout=300) == 0 and err == "", err
+
+
+# --- a directory where a config belongs ----------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["train", "show", "summary", "eval"])
+def test_a_folder_given_as_a_config_names_the_configs_it_holds(cli, tmp_path, command):
+    folder = tmp_path / "my-configs"
+    folder.mkdir()
+    for name in ("b.yaml", "a.yaml", "_part.yaml", "notes.txt"):
+        (folder / name).write_text("name: x\n")
+    valid = "give a config file, or a shipped config (resreg list configs)"
+    if command != "eval":  # eval reads a folder as a model folder (a pulled repo)
+        assert one_line(cli(command, str(folder))) == (
+            f"resreg {command}: error: {folder} is a directory, not a config (it holds {folder}/a.yaml, "
+            f"{folder}/b.yaml): {valid}"
+        )
+    assert one_line(cli(command, "cifar10")) == (  # a folder of shipped configs
+        f"resreg {command}: error: cifar10 is a directory, not a config (it holds cifar10/densenet100_k12, "
+        "cifar10/densenet100_k24, cifar10/densenet40_k12, cifar10/densenet_bc100_k12, cifar10/densenet_bc190_k40, "
+        f"cifar10/densenet_bc250_k24, cifar10/plain110, cifar10/plain20, ... (20)): {valid}"
+    )
+
+
+@pytest.mark.parametrize("command", ["show", "summary"])
+def test_show_and_summary_of_a_run_or_its_checkpoint_name_the_runs_config(cli, stopped_run, command):
+    config = stopped_run / "config.yaml"
+    assert one_line(cli(command, str(stopped_run))) == (
+        f"resreg {command}: error: {stopped_run} is a run directory, not a config: resreg {command} {config}"
+    )
+    last = stopped_run / "checkpoints" / "last.pt"
+    assert one_line(cli(command, str(last))) == (
+        f"resreg {command}: error: {last} is a training checkpoint, not a config: use its run directory: "
+        f"resreg {command} {config}"
+    )
+    assert cli(command, str(config)).status == 0  # what the message says to type works

@@ -1,8 +1,9 @@
 """What a path given where a config belongs means when it points into a run directory instead.
 
-`resreg train runs/quickstart`, `resreg eval runs/quickstart/checkpoints/last.pt` and `resreg eval
-runs/quickstrt` are what a new user types; read as configs they fail with "config file not found" or a
-UTF-8 decoding error. `check_not_a_run_path` says what the path is and what to type instead.
+`resreg train runs/quickstart`, `resreg eval runs/quickstart/checkpoints/last.pt`, `resreg eval
+runs/quickstrt` and `resreg train configs/cifar10` are what a new user types; read as configs they fail
+with "config file not found" or a UTF-8 decoding error. `check_not_a_run_path` says what the path is
+and what to type instead.
 `check_run_has_weights` does the same for a run stopped before its end (Ctrl-C, a killed job), which
 has checkpoints but not yet the final weights that eval, predict, export and push read.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resreg.config import list_shipped_configs
+from resreg.config.loader import list_shipped_configs, shipped_configs_root
 from resreg.errors import ConfigError, did_you_mean
 from resreg.layout import CHECKPOINTS_DIR, LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
 
@@ -22,18 +23,22 @@ def is_run_dir(path: Path) -> bool:
 
 def check_not_a_run_path(source: str, command: str) -> None:
     """Raise a one-line `ConfigError` when `source`, given to `command` as a config, is a run directory
-    (`train` takes configs), a training checkpoint, or, for commands that take run directories, a
-    misspelt one (a missing path beside existing run directories)."""
+    (`train` takes configs), a training checkpoint, another directory (a folder of configs), or, for
+    commands that take run directories, a misspelt one (a missing path beside existing run directories)."""
     path = Path(source)
-    if is_run_dir(path) and command == "train":
-        raise ConfigError(
-            f"{source} is a run directory, not a config: `resreg train --resume {source}` continues it; "
-            f"a new run takes a config (this run's is {path / RUN_CONFIG_FILE})"
-        )
+    if is_run_dir(path):
+        if command == "train":
+            raise ConfigError(
+                f"{source} is a run directory, not a config: `resreg train --resume {source}` continues it; "
+                f"a new run takes a config (this run's is {path / RUN_CONFIG_FILE})"
+            )
+        raise ConfigError(f"{source} is a run directory, not a config: resreg {command} {path / RUN_CONFIG_FILE}")
     if path.is_file() and path.parent.name == CHECKPOINTS_DIR and is_run_dir(path.parent.parent):
         run_dir = path.parent.parent
-        instead = f"train --resume {run_dir}" if command == "train" else f"eval {run_dir} --checkpoint {path.stem}"
-        raise ConfigError(f"{source} is a training checkpoint, not a config: use its run directory: resreg {instead}")
+        instead = {"train": f"train --resume {run_dir}", "eval": f"eval {run_dir} --checkpoint {path.stem}"}
+        use = instead.get(command, f"{command} {run_dir / RUN_CONFIG_FILE}")
+        raise ConfigError(f"{source} is a training checkpoint, not a config: use its run directory: resreg {use}")
+    _check_not_a_folder(source)
     # A missing path beside run directories, for a command that takes them: a typo of one of them. A bare
     # name is left to the config loader, which suggests among the shipped configs.
     typo = command != "train" and not path.exists() and path.parent not in (Path(), Path("/"))
@@ -54,3 +59,19 @@ def check_run_has_weights(source: str | Path, command: str) -> None:
         advice += f", or `resreg eval {source} --checkpoint last` evaluates its last checkpoint"
     finished = f"{MODEL_FILE} is written when it finishes"
     raise ConfigError(f"{source}: the run has no final weights yet ({finished}): {advice}")
+
+
+def _check_not_a_folder(source: str) -> None:
+    """A directory (or a folder of shipped configs, `cifar10`) where a config file belongs: name what it holds."""
+    if Path(source).is_dir():
+        configs = sorted(str(p) for p in Path(source).glob("*.yaml") if not p.name.startswith("_"))  # _x: parts
+    elif (shipped_configs_root() / source).is_dir():
+        prefix = source.rstrip("/") + "/"
+        configs = [name for name in list_shipped_configs() if name.startswith(prefix)]
+    else:
+        return
+    shown = ", ".join(configs[:8]) + (f", ... ({len(configs)})" if len(configs) > 8 else "")
+    held = f"it holds {shown}" if configs else "it holds no .yaml file"
+    raise ConfigError(
+        f"{source} is a directory, not a config ({held}): give a config file, or a shipped config (resreg list configs)"
+    )

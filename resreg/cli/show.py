@@ -17,9 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from resreg.cli.run_paths import check_not_a_run_path
     from resreg.config import dump_config, load_config, validate_config
     from resreg.plugins import get_registry
 
+    check_not_a_run_path(args.config, "show")
     config = validate_config(load_config(args.config, args.overrides), args.config, get_registry())
     print(dump_config(config), end="")
     return 0

@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from resreg.cli.run_paths import check_not_a_run_path
     from resreg.config.loader import apply_overrides, find_config, list_shipped_configs, load_config
     from resreg.models import create_model
     from resreg.plugins import get_registry
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if ("model", args.model) in registry:
         config = apply_overrides({"model": {"preset": args.model}}, overrides)
     else:
+        check_not_a_run_path(args.model, "summary")
         try:
             find_config(args.model)
         except ConfigError:
