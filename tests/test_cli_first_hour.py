@@ -134,3 +134,14 @@ def test_show_and_summary_of_a_run_or_its_checkpoint_name_the_runs_config(cli, s
         f"resreg {command} {config}"
     )
     assert cli(command, str(config)).status == 0  # what the message says to type works
+
+
+# --- argparse's own errors ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("command", "missing"), [("eval", "source"), ("show", "config"), ("summary", "model"), ("sweep", "CONFIG")]
+)
+def test_a_missing_argument_names_only_what_is_required(cli, command, missing):
+    """The overrides are optional: argparse listed a `*` positional without a default as required too."""
+    assert one_line(cli(command)) == (
+        f"resreg {command}: error: the following arguments are required: {missing} (see resreg {command} --help)"
+    )

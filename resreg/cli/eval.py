@@ -23,7 +23,9 @@ from resreg.layout import MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="a run directory, a weights file or hf-hub:owner/name, or a config")
-    parser.add_argument("overrides", nargs="*", help="KEY=VALUE dotlist overrides (data.root=..., eval.scales=[...])")
+    parser.add_argument(
+        "overrides", nargs="*", default=[], help="KEY=VALUE dotlist overrides (data.root=..., eval.scales=[...])"
+    )
     parser.add_argument("--weights", help="weights to load into the model of a config (a file or hf-hub:...)")
     parser.add_argument("--checkpoint", choices=("final", "best", "last"), default="final",
                         help="which weights of a run: model.safetensors, checkpoints/best.pt or last.pt")  # fmt: skip

@@ -13,7 +13,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="a config file, or the name of a shipped config (resreg list configs)")
-    parser.add_argument("overrides", nargs="*", help="KEY=VALUE dotlist overrides")
+    parser.add_argument("overrides", nargs="*", default=[], help="KEY=VALUE dotlist overrides")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,9 @@ from resreg.errors import ConfigError, did_you_mean
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a model preset (resreg list models) or a config file or name")
-    parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the model spec (depths=[2,2,2])")
+    parser.add_argument(
+        "overrides", nargs="*", default=[], help="KEY=VALUE overrides of the model spec (depths=[2,2,2])"
+    )
     add_input_size_argument(parser)
 
 

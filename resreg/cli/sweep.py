@@ -30,7 +30,9 @@ if TYPE_CHECKING:  # imported when a sweep runs: `resreg --help` stays free of t
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", nargs="+", metavar="CONFIG", help="config files or shipped config names")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=V1,V2", help="grid axes and plain KEY=VALUE overrides")
+    parser.add_argument(
+        "overrides", nargs="*", default=[], metavar="KEY=V1,V2", help="grid axes and plain KEY=VALUE overrides"
+    )
     parser.add_argument("--seeds", type=int, default=1, help="seeds per grid point: engine.seed=0..N-1 (default 1)")
     parser.add_argument("--out", type=Path, help="the sweep folder (default: sweeps/<first config's name>)")
     parser.add_argument("--runs", type=Path, help="where the run directories go (default: OUT/runs); "
