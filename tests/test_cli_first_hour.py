@@ -145,3 +145,14 @@ def test_a_missing_argument_names_only_what_is_required(cli, command, missing):
     assert one_line(cli(command)) == (
         f"resreg {command}: error: the following arguments are required: {missing} (see resreg {command} --help)"
     )
+
+
+# --- resuming with a config as well ---------------------------------------------------------------------------
+@pytest.mark.parametrize("order", ["config-first", "resume-first"])
+def test_resume_with_a_config_says_the_run_keeps_its_own(cli, stopped_run, order):
+    argv = ["quickstart", "--resume", str(stopped_run)]
+    argv = argv if order == "config-first" else argv[1:] + argv[:1]
+    assert one_line(cli("train", *argv)) == (
+        f"resreg train: error: --resume {stopped_run} continues the run with its own config "
+        f"({stopped_run}/config.yaml): drop 'quickstart', or start a new run from it without --resume"
+    )

@@ -53,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.overwrite:
             raise ConfigError("--resume continues a run and --overwrite replaces it: give one of them")
+        if args.config is not None and "=" not in args.config:
+            raise ConfigError(
+                f"--resume {args.resume} continues the run with its own config ({args.resume / RUN_CONFIG_FILE}): "
+                f"drop {args.config!r}, or start a new run from it without --resume"
+            )
         # `resreg train --resume DIR k=v` parses k=v as the config: it is an override.
         overrides = ([args.config] if args.config else []) + args.overrides
         source, run_dir = str(args.resume / RUN_CONFIG_FILE), args.resume
