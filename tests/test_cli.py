@@ -35,7 +35,7 @@ def test_command_help_keeps_its_example_commands_one_per_line(capsys):
 def test_usage_error_is_one_line_with_status_2(cli):
     result = cli("list", "--no-such-flag")
     assert result.status == 2
-    assert result.err.count("\n") == 1 and "unrecognized arguments: --no-such-flag" in result.err
+    assert result.err.count("\n") == 1 and "unknown option '--no-such-flag' (known: --debug, --help" in result.err
 
 
 def test_unknown_kind_suggests(capsys):

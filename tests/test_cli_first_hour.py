@@ -156,3 +156,22 @@ def test_resume_with_a_config_says_the_run_keeps_its_own(cli, stopped_run, order
         f"resreg train: error: --resume {stopped_run} continues the run with its own config "
         f"({stopped_run}/config.yaml): drop 'quickstart', or start a new run from it without --resume"
     )
+
+
+def test_a_misspelt_option_is_named_with_the_commands_options(cli):
+    assert one_line(cli("train", "quickstart", "--runn-dir", "runs/x")) == (
+        "resreg train: error: unknown option '--runn-dir' (did you mean '--run-dir'? known: --debug, --help, "
+        "--nproc, --overwrite, --resume, --run-dir) (see resreg train --help)"
+    )
+    assert "(did you mean '--checkpoint'?" in one_line(cli("eval", "runs/x", "--checkpont=last"))
+    assert one_line(cli("list", "blocks", "extra")) == (
+        "resreg list: error: unrecognized arguments: extra (see resreg list --help)"
+    )
+
+
+def test_debug_after_the_command_shows_the_traceback_as_before_it_does(cli):
+    from resreg.errors import ConfigError
+
+    for argv in (["--debug", "show", "quickstart", "train.lr=x"], ["show", "quickstart", "train.lr=x", "--debug"]):
+        with pytest.raises(ConfigError, match=r"train\.lr: 'x' is not a valid float"):
+            cli(*argv)

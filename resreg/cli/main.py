@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from resreg import __version__
-from resreg.errors import ResregError
+from resreg.errors import ResregError, did_you_mean
 from resreg.io import refusal_reason, refused_write
 
 # name -> module; the order is the order of `resreg --help`.
@@ -61,8 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
             name, help=doc.split("\n", 1)[0], description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
         )
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run, command_parser=sub)
     return parser
+
+
+def _refuse_unknown(command: argparse.ArgumentParser, rest: list[str]) -> NoReturn:
+    """Arguments the command does not take: a misspelt option is named with the options it has."""
+    options = [name.split("=", 1)[0] for name in rest if name.startswith("-")]
+    if options:
+        known = [o for action in command._actions for o in action.option_strings if o.startswith("--")]
+        command.error(did_you_mean(options[0], [*known, "--debug"], "option"))
+    command.error(f"unrecognized arguments: {' '.join(rest)}")
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
@@ -72,11 +81,14 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    if "--debug" in rest:  # `resreg train CFG --debug`: the global flag works after the command too
+        rest = [arg for arg in rest if arg != "--debug"]
+        args.debug = True
     # `resreg train CFG --run-dir X a=b`: argparse ends the overrides at the first option; take the rest too.
     if rest and isinstance(getattr(args, "overrides", None), list) and not any(r.startswith("-") for r in rest):
         args.overrides += rest
     elif rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        _refuse_unknown(getattr(args, "command_parser", parser), rest)
     debug = args.debug or os.environ.get("RESREG_DEBUG", "") not in ("", "0")
     if not debug:
         warnings.showwarning = _one_line_warnings
