@@ -175,3 +175,28 @@ def test_debug_after_the_command_shows_the_traceback_as_before_it_does(cli):
     for argv in (["--debug", "show", "quickstart", "train.lr=x"], ["show", "quickstart", "train.lr=x", "--debug"]):
         with pytest.raises(ConfigError, match=r"train\.lr: 'x' is not a valid float"):
             cli(*argv)
+
+
+# --- the run directories the docs and the commands' help name ------------------------------------------------
+def test_the_docs_and_help_name_run_directories_their_commands_write():
+    """`runs/NAME` in a page or a command's help is a run some command writes: a shipped config's run (runs/<its
+    name>, -2 for a second run), or a --run-dir shown on that page. `runs/resnet20` pushed in the Hub guide is
+    what no `resreg train` ever writes (cifar10/resnet20 writes runs/cifar10-resnet20)."""
+    import importlib
+    import re
+
+    from resreg.cli.main import COMMANDS
+    from resreg.config import list_shipped_configs
+    from resreg.engine.rundir import run_name
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = {run_name(load_config(name), name) for name in list_shipped_configs()}
+    texts = {page.name: page.read_text() for page in (root / "docs").glob("*.md") if page.name != "testing.md"}
+    texts |= {f"resreg {name} --help": importlib.import_module(module).__doc__ for name, module in COMMANDS.items()}
+    named = 0
+    for where, text in texts.items():
+        given = set(re.findall(r"--run-dir runs/([\w.-]+)", text))
+        for run in re.findall(r"(?<![\w/$.-])runs/([\w.-]*\w)", text):  # not sweeps/x/runs/... nor /shared/runs/
+            named += 1
+            assert run in given or re.sub(r"-(\d+|seed\d+)$", "", run) in shipped, (where, run)
+    assert named > 20  # the pattern finds them

@@ -3,7 +3,7 @@
 resreg export runs/quickstart --format onnx             # runs/quickstart/model.onnx
 resreg export hf-hub:me/resnet20-fmnist --format pt2 -o r20.pt2
 resreg export model.safetensors --format onnx --input-size 64
-resreg export runs/snapshots/ensemble.yaml --format onnx  # an ensemble config: one model, members averaged
+resreg export runs/fmnist-resnet32-snapshots/ensemble.yaml --format onnx  # an ensemble: members averaged
 
 ONNX goes through torch.onnx.export(dynamo=True) and carries the preprocessing and class names as
 metadata_props; pt2 is a torch.export program (torch.export.save). The batch dimension is dynamic;

@@ -1,7 +1,7 @@
 """Plot training (thin) and test (bold) error of runs against iterations, one colour per run.
 
-resreg plot runs/plain20 runs/plain56 -o plain.png      # like Figure 6 of the ResNet paper
-resreg plot runs/resnet20                               # writes runs/resnet20/curves.png
+resreg plot runs/cifar10-plain20 runs/cifar10-plain56 -o plain.png   # like Figure 6 of the ResNet paper
+resreg plot runs/cifar10-resnet20                                   # writes runs/cifar10-resnet20/curves.png
 
 With one run and no -o, the figure goes to RUN_DIR/curves.png, where `resreg push` picks it up for
 the model card; with several runs, the default is curves.png in the current directory.

@@ -3,7 +3,7 @@
 resreg predict runs/quickstart shoe.png photos/          # a run dir, its final weights
 resreg predict hf-hub:me/resnet20-fmnist *.png --top-k 3 # a Hub repo (or a folder, or a .safetensors file)
 resreg predict model.safetensors photos/ --json          # one JSON object: predictions and failed images
-resreg predict runs/snapshots/ensemble.yaml shoe.png     # a config whose model brings its weights
+resreg predict runs/fmnist-resnet32-snapshots/ensemble.yaml shoe.png   # a config that brings its weights
 
 Images are prepared as the model's evaluation prepared them (its saved input size, channels, crop,
 interpolation and normalisation): JPEG, PNG and the other formats PIL reads, grey or colour, 8- or

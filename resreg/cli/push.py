@@ -1,7 +1,7 @@
 """Upload a run (or a model file) to the Hugging Face Hub: model.safetensors, resreg.yaml and a model card.
 
-resreg push runs/resnet20-cifar10 me/resnet20-cifar10 [--revision BRANCH] [--private] [-m MESSAGE]
-resreg push runs/resnet20-cifar10 me/resnet20-cifar10 --dry-run   # print what would be uploaded, upload nothing
+resreg push runs/cifar10-resnet20 me/resnet20-cifar10 [--revision BRANCH] [--private] [-m MESSAGE]
+resreg push runs/cifar10-resnet20 me/resnet20-cifar10 --dry-run   # print what would be uploaded, upload nothing
 
 Prints the commit sha (pull exactly this version with `resreg pull me/resnet20-cifar10@SHA`). The token
 comes from huggingface_hub: HF_TOKEN or `hf auth login`. Of the run's config only an allowlisted
