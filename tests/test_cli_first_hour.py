@@ -200,3 +200,19 @@ def test_the_docs_and_help_name_run_directories_their_commands_write():
             named += 1
             assert run in given or re.sub(r"-(\d+|seed\d+)$", "", run) in shipped, (where, run)
     assert named > 20  # the pattern finds them
+
+
+# --- eval options that went with another kind of source were ignored without a word ---------------------------
+def test_eval_refuses_weights_and_checkpoint_options_its_source_would_ignore(cli, stopped_run, tmp_path):
+    weights = tmp_path / "other.safetensors"  # never read: the refusal comes first
+    assert one_line(cli("eval", str(stopped_run), "--weights", str(weights))) == (
+        f"resreg eval: error: --weights fills the model of a config; {stopped_run} brings its own weights: "
+        "--checkpoint best or last chooses among a run's"
+    )
+    model = stopped_run / "model.safetensors"
+    assert one_line(cli("eval", str(model), "--weights", str(weights))).endswith(f"; {model} brings its own weights")
+    for source in (str(model), "quickstart"):
+        assert one_line(cli("eval", source, "--checkpoint", "last")) == (
+            f"resreg eval: error: --checkpoint last chooses among a run directory's weights; {source} is not a run "
+            "directory"
+        )

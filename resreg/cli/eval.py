@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from resreg.errors import ConfigError
 from resreg.layout import MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
 
 
@@ -59,13 +60,24 @@ def _config_and_weights(args: argparse.Namespace) -> tuple[dict[str, Any], Any, 
     from resreg.models import load_model
 
     path = Path(args.source)
-    if (path / RUN_CONFIG_FILE).is_file():  # a run directory
+    run_dir = (path / RUN_CONFIG_FILE).is_file()
+    saved_model = path.suffix == ".safetensors" or path.is_dir() or parse_source(args.source).hub_ref is not None
+    # Options that would otherwise be ignored without a word: each goes with one kind of source.
+    if args.weights is not None and (run_dir or saved_model):
+        among = ": --checkpoint best or last chooses among a run's" if run_dir else ""
+        raise ConfigError(f"--weights fills the model of a config; {args.source} brings its own weights{among}")
+    if args.checkpoint != "final" and not run_dir:
+        raise ConfigError(
+            f"--checkpoint {args.checkpoint} chooses among a run directory's weights; "
+            f"{args.source} is not a run directory"
+        )
+    if run_dir:
         config = rundir.read_run_config(path, args.overrides)
         if args.checkpoint == "final":
             check_run_has_weights(path, "eval")
             return config, load_model(path / MODEL_FILE), None
         return config, None, checkpoint.load(checkpoint_file(path, args.checkpoint))
-    if path.suffix == ".safetensors" or path.is_dir() or parse_source(args.source).hub_ref is not None:
+    if saved_model:
         config = resolve_interpolations(apply_overrides({}, args.overrides), args.source)
         return config, load_model(args.source), None
     check_not_a_run_path(args.source, "eval")
