@@ -216,3 +216,12 @@ def test_eval_refuses_weights_and_checkpoint_options_its_source_would_ignore(cli
             f"resreg eval: error: --checkpoint last chooses among a run directory's weights; {source} is not a run "
             "directory"
         )
+
+
+# --- a new plugin named like an installed one would be refused once installed --------------------------------
+def test_plugin_new_refuses_the_name_of_an_installed_plugin(cli, tmp_path):
+    assert one_line(cli("plugin", "new", "resnet", "--dir", str(tmp_path))) == (
+        "resreg plugin: error: plugin name 'resnet' is taken by the installed distribution 'resreg', which would "
+        "keep it (`resreg plugins` lists the plugin names in use); choose another name"
+    )
+    assert not list(tmp_path.iterdir())

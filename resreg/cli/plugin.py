@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import re
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from resreg import __version__
 from resreg.errors import ResregError
+from resreg.plugins import ENTRY_POINT_GROUP
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -156,6 +158,13 @@ def write_plugin(name: str, parent: Path) -> Path:
     """Write the package `resreg-<name>` under `parent`; return its folder."""
     if not _NAME.match(name):
         raise ResregError(f"plugin name {name!r}: use lower case letters, digits and _, starting with a letter")
+    # Installed, a second plugin of one name is refused (the built-in, or the first, keeps it): say so now.
+    taken = {ep.name: ep.dist.name if ep.dist else "?" for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if name in taken:
+        raise ResregError(
+            f"plugin name {name!r} is taken by the installed distribution {taken[name]!r}, which would keep it "
+            "(`resreg plugins` lists the plugin names in use); choose another name"
+        )
     folder = parent / f"resreg-{name.replace('_', '-')}"
     if folder.exists():
         raise ResregError(f"{folder} already exists; choose another name or --dir")
