@@ -29,7 +29,7 @@ from resreg.config.model_spec import WEIGHTS_KEYS, resolve_model_spec
 from resreg.errors import ConfigError, ResregError, WeightsError
 from resreg.registry import Registry
 from resreg.trust import check_untrusted_spec
-from resreg.weights.provenance import provenance
+from resreg.weights.provenance import components_of, provenance
 
 if TYPE_CHECKING:
     import torch
@@ -126,10 +126,8 @@ def create_model_from_data(
 
 def _check_size(spec: dict[str, Any], context: BuildContext, tensors: Mapping[str, Any], where: str) -> None:
     """Refuse a spec whose model is far bigger than the file: built on the meta device, so it costs no memory."""
-    import torch
-
     try:
-        with torch.device("meta"), _module_limit(tensors, where):
+        with on_meta_device(spec, context.registry), _module_limit(tensors, where):
             model = build_spec(spec, context)
     except ResregError:
         raise
@@ -143,6 +141,23 @@ def _check_size(spec: dict[str, Any], context: BuildContext, tensors: Mapping[st
             f"{where}: the model spec describes {wanted:,} weight values but the file holds {held:,}; "
             "the spec and the weights do not belong together"
         )
+
+
+@contextlib.contextmanager
+def on_meta_device(spec: Any, registry: Registry) -> Iterator[None]:
+    """The meta device (tensors without memory), for building `spec`, entered once the components the spec
+    names are imported: a plugin module first imported inside it would keep the tensors it makes at import
+    (a constant, a buffer's default) on the meta device for good, and torch before 2.9 cannot even import
+    torch._dynamo there (timm does: "Tensor.item() cannot be called on meta tensors")."""
+    import torch
+
+    try:
+        for kind, name in components_of(resolve_model_spec(spec, registry), registry):
+            registry.get(kind, name).obj  # noqa: B018 (the import is the point)
+    except Exception:  # a spec that does not resolve: the build inside says what is wrong, and where
+        pass
+    with torch.device("meta"):
+        yield
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resreg.build import BuildContext, build_resolved, create_model_from_data
+from resreg.build import BuildContext, build_resolved, create_model_from_data, on_meta_device
 from resreg.config.model_spec import WEIGHTS_KEYS, resolve_model_spec
 from resreg.errors import ConfigError, ResregError, WeightsError
 from resreg.loading.components import require_components
@@ -93,8 +93,6 @@ def model_from_source(
     (`num_classes` with `skip_classifier` for a fresh classifier, `in_chans` with the first conv
     adapted, `features_only`, any builder argument).
     """
-    import torch  # here, not at the top: `resreg list` imports the registry's plugins without torch
-
     opened = open_source(source, context.registry, allow_pickle=allow_pickle)
     if opened.spec is None:
         raise WeightsError(
@@ -106,7 +104,7 @@ def model_from_source(
     if overrides:
         # The source's spec as it is gets the data checks that need its tensors (on the meta device: no
         # memory); the caller's changes on top of it are the caller's to make.
-        with torch.device("meta"):
+        with on_meta_device(opened.spec, context.registry):
             create_model_from_data(opened.spec, context, where=where, tensors=opened.tensors)
         model = create_model_from_data({**opened.spec, **overrides}, context, where=where)
     else:
