@@ -97,6 +97,18 @@ def test_an_unknown_argument_among_more_than_forty_is_named_once_with_the_count(
     )
 
 
+def test_the_component_is_named_after_an_unknown_argument_that_holds_a_parenthesis():
+    def wide(*, gain: float = 1.0) -> float: ...
+
+    registry = Registry()
+    registry.register("combiner", "wide", wide)
+    with pytest.raises(ConfigError) as error:
+        registry.validate("combiner", {"type": "wide", "gain (dB)": 3}, where="loss")
+    assert str(error.value) == (
+        "loss.gain (dB): unknown argument 'gain (dB)' of combiner 'wide' (did you mean 'gain'? valid: gain)"
+    )
+
+
 @pytest.mark.parametrize("where", ["model", ""])
 def test_a_preset_given_arguments_as_if_it_were_a_component_is_one_line(where):
     registry = Registry()
