@@ -154,7 +154,8 @@ class Registry:
                 if open_keywords:
                     continue
                 message = did_you_mean(str(key), params, "argument").replace("known:", "valid:")
-                raise ConfigError(_at(key_where) + message.replace(" (", f" of {what} (", 1))
+                named = f"argument {str(key)!r}"  # the component follows the key, which may itself hold " ("
+                raise ConfigError(_at(key_where) + message.replace(named, f"{named} of {what}"))
             nested = param.kind_ref
             if nested is not None:
                 if value is not None:
