@@ -225,3 +225,22 @@ def test_plugin_new_refuses_the_name_of_an_installed_plugin(cli, tmp_path):
         "keep it (`resreg plugins` lists the plugin names in use); choose another name"
     )
     assert not list(tmp_path.iterdir())
+
+
+# --- `resreg plugins --check` in a plugin's CI ------------------------------------------------------------------
+def test_plugins_check_fails_for_a_plugin_that_failed_to_load(tmp_path):
+    from conftest import run_process
+    from plugin_site import write_plugin_site
+
+    site = write_plugin_site(tmp_path, "unloadable", "import a_module_nobody_installed\n")
+    check = run_process("plugins", "--check", site=site)
+    assert check.returncode == 1, check.stdout + check.stderr
+    lines = check.stdout.splitlines()
+    assert (
+        "failed: plugin 'unloadable' (resreg-unloadable): import failed: ModuleNotFoundError: No module named "
+        "'a_module_nobody_installed'"
+    ) in lines
+    assert lines[-1].endswith(": all import; 1 plugin(s) failed to load")
+    # turned off on purpose: not a failure
+    disabled = run_process("plugins", "--check", site=site, env={"RESREG_DISABLE_PLUGINS": "unloadable"})
+    assert disabled.returncode == 0 and disabled.stdout.splitlines()[-1].endswith(": all import")

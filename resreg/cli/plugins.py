@@ -1,7 +1,8 @@
 """List the installed plugins: distribution, version, what each registered, what was refused, and what failed.
 
 `resreg plugins --check` also imports every registered component (and checks its kind's contract), and
-exits with status 1 naming each one that fails: what `resreg list` and a build would find one at a time.
+exits with status 1 naming each one that fails, and each plugin that failed to load: what `resreg list`
+and a build would find one at a time.
 With `--debug` each failure's traceback follows, down to the plugin's own line.
 """
 
@@ -57,5 +58,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"broken: {entry.kind} {entry.name!r} of {entry.provider}: {exc.reason}")
             if args.debug:
                 traceback.print_exception(exc, file=sys.stderr)
-    print(f"checked {len(entries)} components: " + (f"{broken} broken" if broken else "all import"))
-    return 1 if broken else 0
+    # A plugin that failed to load registered nothing to import, yet it is what a check is for.
+    failed = [info for info in plugins.infos if info.status == "failed"]
+    for info in failed:
+        print(f"failed: plugin {info.name!r} ({info.distribution}): {info.error}")
+    loaded = f"; {len(failed)} plugin(s) failed to load" if failed else ""
+    print(f"checked {len(entries)} components: " + (f"{broken} broken" if broken else "all import") + loaded)
+    return 1 if broken or failed else 0
