@@ -289,7 +289,7 @@ def test_plugins_check_imports_every_component_and_names_what_fails(plugin_site)
         "'a_dependency_that_is_not_installed'",
         f"broken: block 'typo' of {AA_DUP_IS}: AttributeError: module 'resreg_aa_dup_parts' has no attribute 'Squater'",
     ]
-    assert check.stdout.rstrip().endswith("components: 3 broken")
+    assert check.stdout.rstrip().endswith("components: 3 broken; 3 plugin(s) failed to load")  # broken, exits, typo
     debug = resreg(plugin_site, "--debug", "plugins", "--check")
     assert 'resreg_aa_dup_needs_dep.py", line 2, in <module>' in debug.stderr  # down to the plugin's own line
     assert "import a_dependency_that_is_not_installed" in debug.stderr
