@@ -244,3 +244,11 @@ def test_plugins_check_fails_for_a_plugin_that_failed_to_load(tmp_path):
     # turned off on purpose: not a failure
     disabled = run_process("plugins", "--check", site=site, env={"RESREG_DISABLE_PLUGINS": "unloadable"})
     assert disabled.returncode == 0 and disabled.stdout.splitlines()[-1].endswith(": all import")
+
+
+def test_sweep_of_a_run_directory_or_a_folder_says_what_it_is(cli, stopped_run):
+    err = one_line(cli("sweep", str(stopped_run), "--dry-run"))
+    assert err.startswith(f"resreg sweep: error: {stopped_run} is a run directory, not a config: "), err
+    assert one_line(cli("sweep", "quickstart", "cifar10", "--dry-run")).startswith(
+        "resreg sweep: error: cifar10 is a directory, not a config (it holds cifar10/densenet100_k12, "
+    )

@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from resreg import sweep
+    from resreg.cli.run_paths import check_not_a_run_path
     from resreg.plugins import get_plugins
 
     items = [*args.configs, *args.overrides]
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     plain, axes = sweep.parse_overrides([item for item in items if "=" in item])
     if not configs:
         raise ConfigError("give at least one config (resreg sweep fashion_mnist/resnet20 --seeds 2)")
+    for config in configs:  # each is trained as `resreg train CONFIG` would be
+        check_not_a_run_path(config, "train")
     out = args.out or Path("sweeps") / sweep.group_name(configs[0], plain, [])
     registry = get_plugins().registry
     runs = sweep.plan(configs, plain, axes, args.seeds, args.runs or out / "runs", registry)
