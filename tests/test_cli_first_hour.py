@@ -252,3 +252,20 @@ def test_sweep_of_a_run_directory_or_a_folder_says_what_it_is(cli, stopped_run):
     assert one_line(cli("sweep", "quickstart", "cifar10", "--dry-run")).startswith(
         "resreg sweep: error: cifar10 is a directory, not a config (it holds cifar10/densenet100_k12, "
     )
+
+
+# --- the same command again after Ctrl-C starts runs/<name>-2 -------------------------------------------------
+def test_training_a_config_again_names_its_stopped_run_that_resume_continues(cli, stopped_run, monkeypatch):
+    monkeypatch.chdir(stopped_run.parent.parent)  # runs/quickstart is the quickstart's first run
+    nowhere = f"data.root={stopped_run.parent.parent / 'no-data'}"  # fails after the note, before any training
+    note = (
+        "resreg train: note: runs/quickstart holds a run stopped before its end: `resreg train --resume "
+        "runs/quickstart` continues it; this command starts a new run"
+    )
+    result = cli("train", "quickstart", nowhere)
+    assert result.status == 2 and result.err.splitlines()[0] == note, result.err
+    (stopped_run / "run.lock").write_text("host 1234\n")  # a process is writing it: not stopped
+    assert "note:" not in cli("train", "quickstart", nowhere).err
+    (stopped_run / "run.lock").unlink()
+    (stopped_run / "model.safetensors").write_bytes(b"")  # finished
+    assert "note:" not in cli("train", "quickstart", nowhere).err

@@ -22,13 +22,15 @@ refused with --resume (resreg.engine.rundir.FIXED_ON_RESUME): they call for a ne
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resreg.errors import ConfigError
 from resreg.io import check_writable_dir
-from resreg.layout import LAST_CHECKPOINT, RUN_CONFIG_FILE, checkpoint_file
+from resreg.layout import LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, RUN_LOCK_FILE, checkpoint_file
 
 if TYPE_CHECKING:
     from resreg.config import RunConfig
@@ -72,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     config = validate_config(config, source, plugins.registry)
     if run_dir is not None:  # a directory it cannot write to is found now, not after the data has loaded
         check_writable_dir(run_dir, "--resume" if args.resume is not None else "--run-dir")
+    elif stopped := _stopped_runs(rundir.run_name(config.to_dict(), source)):
+        print(f"resreg train: note: {stopped[-1]} holds a run stopped before its end: `resreg train --resume "
+              f"{stopped[-1]}` continues it; this command starts a new run", file=sys.stderr)  # fmt: skip
     if args.nproc > 1:
         return _launch(args, config, source, run_dir, plugins.registry)
     from resreg.engine.launch import STATUS
@@ -89,6 +94,21 @@ def run(args: argparse.Namespace) -> int:
         registry=plugins.registry,
     )
     return STATUS[outcome]
+
+
+def _stopped_runs(name: str, root: Path = Path("runs")) -> list[Path]:
+    """The runs of a config's earlier `resreg train` (runs/<name>, -2, ...) that stopped before their end (Ctrl-C, a
+    killed job): no final weights, a last checkpoint, and no process writing them now. Running the same command
+    again after Ctrl-C starts runs/<name>-2; the user most likely meant to continue one of these."""
+    stopped = []
+    for n in itertools.count(1):  # named as resreg.engine.rundir.new_run_dir names them
+        run = root / (name if n == 1 else f"{name}-{n}")
+        if not run.exists():
+            break
+        unfinished = not (run / MODEL_FILE).exists() and checkpoint_file(run, LAST_CHECKPOINT).is_file()
+        if unfinished and not (run / RUN_LOCK_FILE).exists():
+            stopped.append(run)
+    return stopped
 
 
 def _started_again() -> bool:
