@@ -269,3 +269,24 @@ def test_training_a_config_again_names_its_stopped_run_that_resume_continues(cli
     (stopped_run / "run.lock").unlink()
     (stopped_run / "model.safetensors").write_bytes(b"")  # finished
     assert "note:" not in cli("train", "quickstart", nowhere).err
+
+
+# --- eval's figures, an ensemble's included, in one column ----------------------------------------------------
+def test_eval_prints_an_ensembles_figures_in_aligned_columns(cli, tmp_path):
+    from resreg.models import create_model
+    from resreg.weights import save_model
+
+    for i in range(2):
+        save_model(create_model({"preset": "resnet20", "depths": [1, 1, 1]}), tmp_path / f"m{i}.safetensors")
+    config = tmp_path / "ensemble.yaml"
+    members = ", ".join(f'"${{config_dir}}/m{i}.safetensors"' for i in range(2))
+    config.write_text(
+        f"model: {{type: ensemble, combiner: mean_probs, members: [{members}]}}\n"
+        "data: {type: synthetic, num_images: 8, image_size: 8}\neval: {splits: [test], batch_size: 8}\n"
+    )
+    result = cli("eval", str(config))
+    assert result.status == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("test_loss ") and lines[3].startswith("test_member0_loss ")
+    value_columns = {line.index(line.split()[1], len(line.split()[0])) for line in lines}
+    assert len(lines) == 9 and len(value_columns) == 1, result.out

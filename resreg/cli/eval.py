@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures))
     else:
+        width = max(map(len, figures), default=0)  # an ensemble's member figures have the longest names
         for key, value in figures.items():
-            print(f"{key:<16} {100 * value:.2f}%" if key.endswith("error") else f"{key:<16} {value:.4f}")
+            print(f"{key:<{width}}  {100 * value:.2f}%" if key.endswith("error") else f"{key:<{width}}  {value:.4f}")
     return 0
 
 
