@@ -291,3 +291,28 @@ def test_eval_prints_an_ensembles_figures_in_aligned_columns(cli, tmp_path):
     assert lines[0].startswith("test_loss ") and lines[3].startswith("test_member0_loss ")
     value_columns = {line.index(line.split()[1], len(line.split()[0])) for line in lines}
     assert len(lines) == 9 and len(value_columns) == 1, result.out
+
+
+# --- predict and export of a config or preset name: no weights in it ------------------------------------------
+@pytest.mark.parametrize("command", [["predict", "{source}", "shoe.png"], ["export", "{source}", "--format", "pt2"]])
+def test_predict_and_export_of_a_config_or_preset_name_say_where_weights_come_from(cli, tmp_path, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def error(source: str) -> str:
+        return one_line(cli(*(arg.format(source=source) for arg in command)))
+
+    head = f"resreg {command[0]}: error: "
+    assert error("quickstart") == (
+        f"{head}quickstart is a config, not a model with trained weights: resreg train quickstart writes "
+        "runs/quickstart"
+    )
+    (tmp_path / "runs" / "quickstart").mkdir(parents=True)
+    (tmp_path / "runs" / "quickstart" / "config.yaml").write_text("name: quickstart\n")
+    assert error("quickstart") == (
+        f"{head}quickstart is a config, not a model with trained weights: its run has them: resreg {command[0]} "
+        "runs/quickstart"
+    )
+    assert error("resnet20") == (
+        f"{head}resnet20 is a model preset, not a model with trained weights: give a run directory, a .safetensors "
+        "file or hf-hub:owner/name"
+    )

@@ -47,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
 
 def load_exportable(source: str) -> torch.nn.Module:
     """The model of a saved-model source, or of an ensemble config (`ensemble.yaml`, as `resreg eval` takes it)."""
-    from resreg.cli.run_paths import check_run_has_weights
+    from resreg.cli.run_paths import check_names_saved_weights, check_run_has_weights
     from resreg.models import create_model, load_model
 
     if Path(source).suffix not in (".yaml", ".yml"):
         check_run_has_weights(source, "export")
+        check_names_saved_weights(source, "export")
         return load_model(source)
     from resreg.config import load_config
 

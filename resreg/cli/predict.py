@@ -71,11 +71,12 @@ def run(args: argparse.Namespace) -> int:
 def _model(source: str) -> Any:
     """The model `source` names, with its weights and preprocessing: a config's model (as `resreg eval
     CONFIG` builds it), or a weights source (hf-hub:, local-dir:, a file, a run dir, a folder)."""
-    from resreg.cli.run_paths import check_run_has_weights
+    from resreg.cli.run_paths import check_names_saved_weights, check_run_has_weights
     from resreg.models import create_model, load_model
 
     if Path(source).suffix not in (".yaml", ".yml"):
         check_run_has_weights(source, "predict")
+        check_names_saved_weights(source, "predict")
         return load_model(source)
     from resreg.config import load_config
 

@@ -61,6 +61,28 @@ def check_run_has_weights(source: str | Path, command: str) -> None:
     raise ConfigError(f"{source}: the run has no final weights yet ({finished}): {advice}")
 
 
+def check_names_saved_weights(source: str, command: str) -> None:
+    """Raise a one-line `ConfigError` when `source`, given to predict or export as a saved model, is the name of
+    a shipped config or a model preset (`resreg predict quickstart`): name the run that has its weights, or
+    the command that writes them."""
+    from resreg.config import load_config
+    from resreg.engine.rundir import run_name
+    from resreg.plugins import get_registry
+
+    if Path(source).exists() or ":" in source:  # a file or folder, or hf-hub: / local-dir:
+        return
+    if source.removesuffix(".yaml") in list_shipped_configs():
+        run = Path("runs") / run_name(load_config(source), source)
+        trained = is_run_dir(run)
+        where = f"its run has them: resreg {command} {run}" if trained else f"resreg train {source} writes {run}"
+        raise ConfigError(f"{source} is a config, not a model with trained weights: {where}")
+    if ("model", source) in get_registry():
+        raise ConfigError(
+            f"{source} is a model preset, not a model with trained weights: give a run directory, a .safetensors "
+            "file or hf-hub:owner/name"
+        )
+
+
 def _check_not_a_folder(source: str) -> None:
     """A directory (or a folder of shipped configs, `cifar10`) where a config file belongs: name what it holds."""
     if Path(source).is_dir():
