@@ -1,11 +1,13 @@
-"""What a path given where a config belongs means when it points into a run directory instead.
+"""Configs, run directories and saved models given where another of them belongs: what it is, what to type.
 
 `resreg train runs/quickstart`, `resreg eval runs/quickstart/checkpoints/last.pt`, `resreg eval
 runs/quickstrt` and `resreg train configs/cifar10` are what a new user types; read as configs they fail
 with "config file not found" or a UTF-8 decoding error. `check_not_a_run_path` says what the path is
 and what to type instead.
 `check_run_has_weights` does the same for a run stopped before its end (Ctrl-C, a killed job), which
-has checkpoints but not yet the final weights that eval, predict, export and push read.
+has checkpoints but not yet the final weights that eval, predict, export and push read, and
+`check_names_saved_weights` for a config or preset name given to predict or export (`resreg predict
+quickstart`), which has no weights at all.
 """
 
 from __future__ import annotations
