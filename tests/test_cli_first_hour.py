@@ -316,3 +316,42 @@ def test_predict_and_export_of_a_config_or_preset_name_say_where_weights_come_fr
         f"{head}resnet20 is a model preset, not a model with trained weights: give a run directory, a .safetensors "
         "file or hf-hub:owner/name"
     )
+
+
+# --- the train commands the docs show --------------------------------------------------------------------------
+def documented_train_commands() -> list[tuple[str, list[str]]]:
+    """(page, [config, override, ...]) of each `resreg train` line in the README's and the docs' bash blocks,
+    without options, resumes and shell variables."""
+    import re
+    import shlex
+
+    root = Path(__file__).resolve().parents[1]
+    pages = [root / "README.md", *sorted(p for p in (root / "docs").glob("*.md") if p.name != "testing.md")]
+    commands = []
+    for page in pages:
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), re.S):
+            for line in block.splitlines():
+                line = line.split("  #")[0].strip()
+                if line.startswith("resreg train ") and "--resume" not in line and "$" not in line:
+                    words = shlex.split(line)[2:]
+                    valued = {i + 1 for i, word in enumerate(words) if word in ("--run-dir", "--nproc")}
+                    kept = [w for i, w in enumerate(words) if not w.startswith("--") and i not in valued]
+                    commands.append((page.name, kept))
+    return commands
+
+
+def test_the_documented_train_commands_have_schedules_that_fit_their_length(cli):
+    """docs/recipes.md trained cifar10/resnet20 for `train.length=30` steps with milestones at 15000 and 22000:
+    a schedule that never decays. Each documented command (plugins' blocks aside) resolves, and milestones it
+    sets lie inside its length (a short try of a recipe keeps the recipe's own milestones)."""
+    commands = [(page, words) for page, words in documented_train_commands() if "mynet_block" not in " ".join(words)]
+    assert len(commands) > 10
+    for page, words in commands:
+        shown = cli("show", *words)
+        assert shown.status == 0, (page, words, shown.err)
+        train = yaml.safe_load(shown.out)["train"]
+        if not any(word.startswith("train.schedule.milestones=") for word in words):
+            continue
+        milestones = [m for m in train["schedule"]["milestones"] if isinstance(m, (int, float))]
+        if isinstance(train["length"], (int, float)):
+            assert all(m < train["length"] for m in milestones), (page, words, train["length"], milestones)
