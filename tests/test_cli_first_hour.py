@@ -203,7 +203,7 @@ def test_the_docs_and_help_name_run_directories_their_commands_write():
 
 
 # --- eval options that went with another kind of source were ignored without a word ---------------------------
-def test_eval_refuses_weights_and_checkpoint_options_its_source_would_ignore(cli, stopped_run, tmp_path):
+def test_eval_refuses_options_and_overrides_its_source_would_ignore(cli, stopped_run, tmp_path):
     weights = tmp_path / "other.safetensors"  # never read: the refusal comes first
     assert one_line(cli("eval", str(stopped_run), "--weights", str(weights))) == (
         f"resreg eval: error: --weights fills the model of a config; {stopped_run} brings its own weights: "
@@ -211,6 +211,11 @@ def test_eval_refuses_weights_and_checkpoint_options_its_source_would_ignore(cli
     )
     model = stopped_run / "model.safetensors"
     assert one_line(cli("eval", str(model), "--weights", str(weights))).endswith(f"; {model} brings its own weights")
+    for source in (str(stopped_run), str(model)):  # a saved model is evaluated as trained
+        assert one_line(cli("eval", source, "model.depths=[2,2,2]")) == (
+            f"resreg eval: error: model.depths=[2,2,2]: {source} is evaluated as it was trained, so a model override "
+            "would not apply; evaluate a config's model instead (resreg eval CONFIG model.KEY=VALUE --weights WEIGHTS)"
+        )
     for source in (str(model), "quickstart"):
         assert one_line(cli("eval", source, "--checkpoint", "last")) == (
             f"resreg eval: error: --checkpoint last chooses among a run directory's weights; {source} is not a run "

@@ -67,6 +67,12 @@ def _config_and_weights(args: argparse.Namespace) -> tuple[dict[str, Any], Any, 
     if args.weights is not None and (run_dir or saved_model):
         among = ": --checkpoint best or last chooses among a run's" if run_dir else ""
         raise ConfigError(f"--weights fills the model of a config; {args.source} brings its own weights{among}")
+    model_overrides = [o for o in args.overrides if o.split("=", 1)[0].split(".", 1)[0] == "model"]
+    if model_overrides and (run_dir or saved_model):
+        raise ConfigError(
+            f"{model_overrides[0]}: {args.source} is evaluated as it was trained, so a model override would not apply; "
+            "evaluate a config's model instead (resreg eval CONFIG model.KEY=VALUE --weights WEIGHTS)"
+        )
     if args.checkpoint != "final" and not run_dir:
         raise ConfigError(
             f"--checkpoint {args.checkpoint} chooses among a run directory's weights; "
