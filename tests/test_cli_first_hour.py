@@ -360,3 +360,9 @@ def test_the_documented_train_commands_have_schedules_that_fit_their_length(cli)
         milestones = [m for m in train["schedule"]["milestones"] if isinstance(m, (int, float))]
         if isinstance(train["length"], (int, float)):
             assert all(m < train["length"] for m in milestones), (page, words, train["length"], milestones)
+
+
+@pytest.mark.parametrize("command", ["summary", "export"])
+def test_input_size_usage_reads_as_one_or_two_numbers(cli, command):
+    usage = cli(command, "--help").out
+    assert "--input-size H [W ...]" in usage and "H W [H W ...]" not in usage  # not a list of pairs

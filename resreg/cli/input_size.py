@@ -16,7 +16,8 @@ HELP = "height and width of the input (one number: square); default: the model's
 
 
 def add_input_size_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input-size", nargs="+", metavar="H W", help=HELP)
+    # ("H", "W") with nargs="+" shows as `H [W ...]`: one number or two, not the `H W [H W ...]` of pairs
+    parser.add_argument("--input-size", nargs="+", metavar=("H", "W"), help=HELP)
 
 
 def parse_input_size(values: list[str] | None, in_chans: int) -> tuple[int, int] | None:
