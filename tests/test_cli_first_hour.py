@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from resreg.config import load_config
+from resreg.engine.run_lock import RunLock
 
 
 def one_line(cli_result) -> str:
@@ -40,6 +41,17 @@ def test_eval_of_a_stopped_run_says_how_to_finish_it_or_use_its_checkpoint(cli, 
         f"it finishes): `resreg train --resume {stopped_run}` finishes it, or `resreg eval {stopped_run} "
         "--checkpoint last` evaluates its last checkpoint"
     )
+
+
+def test_eval_of_a_run_still_training_says_to_wait_or_use_its_checkpoint(cli, stopped_run):
+    lock = RunLock(stopped_run).acquire()  # as `resreg train` holds it for the whole run
+    try:
+        assert one_line(cli("eval", str(stopped_run))) == (
+            f"resreg eval: error: {stopped_run}: the run is still training (model.safetensors is written when it "
+            f"finishes): wait for it, or `resreg eval {stopped_run} --checkpoint last` evaluates its last checkpoint"
+        )
+    finally:
+        lock.release()
 
 
 @pytest.mark.parametrize(
@@ -270,9 +282,13 @@ def test_training_a_config_again_names_its_stopped_run_that_resume_continues(cli
     )
     result = cli("train", "quickstart", nowhere)
     assert result.status == 2 and result.err.splitlines()[0] == note, result.err
-    (stopped_run / "run.lock").write_text("host 1234\n")  # a process is writing it: not stopped
-    assert "note:" not in cli("train", "quickstart", nowhere).err
-    (stopped_run / "run.lock").unlink()
+    (stopped_run / "run.lock").write_text("pid 1234 on host\n")  # left by a killed run: nobody holds it
+    assert cli("train", "quickstart", nowhere).err.splitlines()[0] == note
+    lock = RunLock(stopped_run).acquire()  # a process is training it: not stopped
+    try:
+        assert "note:" not in cli("train", "quickstart", nowhere).err
+    finally:
+        lock.release()
     (stopped_run / "model.safetensors").write_bytes(b"")  # finished
     assert "note:" not in cli("train", "quickstart", nowhere).err
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from resreg.errors import ConfigError
 from resreg.io import check_writable_dir
-from resreg.layout import LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, RUN_LOCK_FILE, checkpoint_file
+from resreg.layout import LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
 
 if TYPE_CHECKING:
     from resreg.config import RunConfig
@@ -98,15 +98,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _stopped_runs(name: str, root: Path = Path("runs")) -> list[Path]:
     """The runs of a config's earlier `resreg train` (runs/<name>, -2, ...) that stopped before their end (Ctrl-C, a
-    killed job): no final weights, a last checkpoint, and no process writing them now. Running the same command
+    killed job): no final weights, a last checkpoint, and no process training them now. Running the same command
     again after Ctrl-C starts runs/<name>-2; the user most likely meant to continue one of these."""
+    from resreg.cli.run_paths import is_being_trained
+
     stopped = []
     for n in itertools.count(1):  # named as resreg.engine.rundir.new_run_dir names them
         run = root / (name if n == 1 else f"{name}-{n}")
         if not run.exists():
             break
         unfinished = not (run / MODEL_FILE).exists() and checkpoint_file(run, LAST_CHECKPOINT).is_file()
-        if unfinished and not (run / RUN_LOCK_FILE).exists():
+        if unfinished and not is_being_trained(run):
             stopped.append(run)
     return stopped
 
