@@ -9,11 +9,14 @@ is read within limits that hold before the memory or the time it would take:
   resreg's config handling copies what it reads, so the expansion is counted on the parsed node graph,
   before anything is built from it. A document that refers to itself (`&a [*a]`) is refused too;
 - nesting as deep as Python's recursion allows, one line otherwise.
-Only plain YAML data is built (PyYAML's safe loader): no tags that construct objects.
+Only plain YAML data is built (PyYAML's safe loader): no tags that construct objects. Numbers are read
+as YAML 1.2 (OmegaConf, JSON) reads them: `1e-4` is a float, where PyYAML's YAML 1.1 makes it a string.
+`yaml_value` reads one value as written on a command line (`train.lr=1e-4`) the same way.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,21 @@ MAX_YAML_BYTES = 1 << 20
 #: the most nodes (mappings, lists, scalars) aliases may expand a document to (a file without aliases is
 #: bounded by its size alone)
 MAX_EXPANDED_NODES = 100_000
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus YAML 1.2's floats without a dot or a sign in the exponent (`1e-4`, `3E5`,
+    `1.0e4`): YAML 1.1 reads those as strings, so `lr: 1e-4` failed as "not a valid float"."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def yaml_value(text: str) -> Any:
+    """One YAML value as a command line writes it (`0.1`, `1e-4`, `[1, 2]`, `{type: B}`); raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only
 
 
 def read_yaml(path: Path, *, error: type[ResregError] = ConfigError) -> Any:
@@ -50,7 +68,7 @@ def read_yaml(path: Path, *, error: type[ResregError] = ConfigError) -> Any:
 def parse_yaml(text: str, where: str, *, error: type[ResregError] = ConfigError) -> Any:
     """The data of one YAML document, within the alias and nesting limits; `where` names it in errors."""
     try:
-        loader = yaml.SafeLoader(text)  # checks the characters already
+        loader = _Loader(text)  # checks the characters already
         try:
             node = loader.get_single_node()
             if node is None:

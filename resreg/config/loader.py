@@ -32,7 +32,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resreg.errors import ConfigError, did_you_mean
-from resreg.yaml_file import read_yaml
+from resreg.yaml_file import read_yaml, yaml_value
 
 REPLACE_KEY = "_replace_"
 CONFIG_DIR = "${config_dir}"
@@ -134,7 +134,7 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
         if not sep or not all(part.isidentifier() for part in parts):
             raise ConfigError(f"override {override!r} is not KEY=VALUE with a dotted KEY (e.g. train.lr=0.05)")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml_value(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "invalid YAML"
             raise ConfigError(f"override {override!r}: value is not valid YAML: {problem}") from None

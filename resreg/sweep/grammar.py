@@ -9,10 +9,9 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
 from resreg.config.loader import apply_overrides
 from resreg.errors import ConfigError
+from resreg.yaml_file import yaml_value
 
 SEED_KEY = "engine.seed"
 _OPEN, _CLOSE = "[{(", "]})"
@@ -81,7 +80,7 @@ def value_identity(value: Any) -> str:
 
 def _same_values(values: list[str]) -> list[str]:
     """The values of an axis (as written) that mean what another one does (`0.1,0.10`; YAML as overrides read it)."""
-    identities = [value_identity(yaml.safe_load(value)) for value in values]
+    identities = [value_identity(yaml_value(value)) for value in values]
     return [value.strip() for value, identity in zip(values, identities, strict=True) if identities.count(identity) > 1]
 
 

@@ -19,13 +19,14 @@ from typing import Any
 import yaml
 
 from resreg.sweep.grammar import value_identity
+from resreg.yaml_file import yaml_value
 
 _ABSENT = object()  # a key one value of the axis has and another lacks
 
 
 def axis_labels(key: str, values: Sequence[str]) -> list[str]:
     """The label of each value of the axis `key=V1,V2,...` (values as written; distinct values get distinct labels)."""
-    parsed = [yaml.safe_load(value) for value in values]  # as apply_overrides reads them
+    parsed = [yaml_value(value) for value in values]  # as apply_overrides reads them
     if not all(isinstance(value, dict) for value in parsed):
         return [f"{key}={value.strip()}" for value in values]
     # The parts of distinct values differ, so at most one value has none: it is named by all it holds.

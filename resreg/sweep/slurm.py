@@ -22,12 +22,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from resreg.errors import ConfigError
 from resreg.sweep.attempt import add_wall_time, last_line, outcome, start
 from resreg.sweep.plan import PlannedRun
 from resreg.sweep.signals import handling
+from resreg.yaml_file import yaml_value
 
 #: hydra-submitit-launcher's BaseQueueConf: the keys submitit takes without an executor's prefix
 BASE_KEYS = frozenset({"timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name"})
@@ -45,7 +44,7 @@ def executor_parameters(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise ConfigError(f"--executor-arg {item!r} is not KEY=VALUE (e.g. partition=gpu, timeout_min=120)")
-        parameters[key if key in BASE_KEYS else f"slurm_{key}"] = yaml.safe_load(value)
+        parameters[key if key in BASE_KEYS else f"slurm_{key}"] = yaml_value(value)
     return parameters
 
 
