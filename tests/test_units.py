@@ -76,6 +76,10 @@ def test_a_warmup_over_a_fifth_of_the_first_snapshot_cycle_is_refused_in_one_lin
         "train.schedule.warmup=0.3 is 141 steps, more than a fifth of the first of 3 snapshot cycles (313 steps): "
         "its snapshot would be barely trained; set train.schedule.warmup='62 steps' or less"
     )
+    short = recipe({"preset": "fast", "length": 3, "unit": "step", "eval_every": 3, "snapshots": 3,
+                    "schedule": {"warmup": 1}})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"\(1 steps\): its snapshot would be barely trained; set [^ ]*warmup=0$"):
+        short.build_schedule(100)  # cycles of one step: no warm-up fits, and '0 steps or less' would say so oddly
 
 
 def test_config_yaml_of_a_snapshot_run_records_cosine_cycles_and_rebuilds_the_same_schedule(tmp_path, cli):

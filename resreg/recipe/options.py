@@ -175,10 +175,11 @@ class Recipe:
         first_cycle = schedule.cycle_ends()[0]
         if schedule.cycles > 1 and schedule.warmup_steps > MAX_WARMUP_SHARE_OF_CYCLE * first_cycle:
             most = int(MAX_WARMUP_SHARE_OF_CYCLE * first_cycle)
+            allowed = f"train.schedule.warmup='{most} steps' or less" if most else "train.schedule.warmup=0"
             raise ConfigError(
                 f"train.schedule.warmup={s.warmup} is {schedule.warmup_steps} steps, more than a fifth of the first "
                 f"of {schedule.cycles} snapshot cycles ({first_cycle} steps): its snapshot would be barely trained; "
-                f"set train.schedule.warmup='{most} steps' or less"
+                f"set {allowed}"
             )
         return schedule
 
