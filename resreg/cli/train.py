@@ -22,7 +22,6 @@ refused with --resume (resreg.engine.rundir.FIXED_ON_RESUME): they call for a ne
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import sys
 from pathlib import Path
@@ -101,10 +100,10 @@ def _stopped_runs(name: str, root: Path = Path("runs")) -> list[Path]:
     killed job): no final weights, a last checkpoint, and no process training them now. Running the same command
     again after Ctrl-C starts runs/<name>-2; the user most likely meant to continue one of these."""
     from resreg.cli.run_paths import is_being_trained
+    from resreg.engine.rundir import numbered_run_dirs
 
     stopped = []
-    for n in itertools.count(1):  # named as resreg.engine.rundir.new_run_dir names them
-        run = root / (name if n == 1 else f"{name}-{n}")
+    for run in numbered_run_dirs(name, root):
         if not run.exists():
             break
         unfinished = not (run / MODEL_FILE).exists() and checkpoint_file(run, LAST_CHECKPOINT).is_file()

@@ -12,6 +12,7 @@ Every file is written atomically (resreg.io), by rank 0 only, while it holds run
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from collections.abc import Iterator
@@ -49,11 +50,14 @@ FIXED_ON_RESUME = ("model", "data", "train.optimizer", "train.augment")
 
 def new_run_dir(name: str, root: Path = Path("runs")) -> Path:
     """runs/<name>, or runs/<name>-2, -3, ... when that already holds a run (never overwrite one)."""
-    candidate, n = root / name, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        n += 1
-        candidate = root / f"{name}-{n}"
-    return candidate
+    return next(run for run in numbered_run_dirs(name, root) if not (run.exists() and any(run.iterdir())))
+
+
+def numbered_run_dirs(name: str, root: Path = Path("runs")) -> Iterator[Path]:
+    """runs/<name>, runs/<name>-2, -3, ...: the directories `new_run_dir` picks from, in its order (endless)."""
+    yield root / name
+    for n in itertools.count(2):
+        yield root / f"{name}-{n}"
 
 
 def run_name(config: dict[str, Any], source: str) -> str:
