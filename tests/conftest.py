@@ -144,3 +144,20 @@ def install_plugins(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
         return sites[key]
 
     return install
+
+
+@pytest.fixture
+def stopped_run(tmp_path: Path) -> Path:
+    """runs/quickstart (under tmp_path) as Ctrl-C leaves a run: config.yaml and checkpoints/last.pt (step 7), no
+    model.safetensors yet."""
+    import torch
+    import yaml
+
+    from resreg.config import load_config
+    from resreg.engine import checkpoint
+
+    run = tmp_path / "runs" / "quickstart"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(load_config("quickstart")))
+    checkpoint.save(run / "checkpoints" / "last.pt", {"step": 7, "model": {"fc.weight": torch.zeros(10, 64)}})
+    return run

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from resreg.config import load_config
@@ -23,16 +22,6 @@ def one_line(cli_result) -> str:
 
 
 # --- a run stopped before its end (Ctrl-C, a killed job) has checkpoints but no final weights yet --------------
-@pytest.fixture
-def stopped_run(tmp_path: Path) -> Path:
-    """runs/quickstart as Ctrl-C leaves it: config.yaml and checkpoints/last.pt, no model.safetensors."""
-    from resreg.engine import checkpoint
-
-    run = tmp_path / "runs" / "quickstart"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text(yaml.safe_dump(load_config("quickstart")))
-    checkpoint.save(run / "checkpoints" / "last.pt", {"step": 7, "model": {"fc.weight": torch.zeros(10, 64)}})
-    return run
 
 
 def test_eval_of_a_stopped_run_says_how_to_finish_it_or_use_its_checkpoint(cli, stopped_run):

@@ -260,16 +260,6 @@ def test_the_readme_tour_names_configs_and_runs_that_exist():
 
 
 # --- paths into a run directory where a config belongs (issue 22 item 8) -------------------------------------
-@pytest.fixture
-def quickstart_run(tmp_path: Path) -> Path:
-    """runs/quickstart as `resreg train` leaves it: the resolved config.yaml and checkpoints/last.pt."""
-    from resreg.engine import checkpoint
-
-    run = tmp_path / "runs" / "quickstart"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text(yaml.safe_dump(load_config("quickstart")))
-    checkpoint.save(run / "checkpoints" / "last.pt", {"step": 1, "model": {"fc.weight": torch.zeros(10, 64)}})
-    return run
 
 
 def one_line(cli_result) -> str:
@@ -277,27 +267,27 @@ def one_line(cli_result) -> str:
     return cli_result.err.strip()
 
 
-def test_train_of_a_run_directory_suggests_resume(cli, quickstart_run):
-    err = one_line(cli("train", str(quickstart_run)))
+def test_train_of_a_run_directory_suggests_resume(cli, stopped_run):
+    err = one_line(cli("train", str(stopped_run)))
     assert err == (
-        f"resreg train: error: {quickstart_run} is a run directory, not a config: `resreg train --resume "
-        f"{quickstart_run}` continues it; a new run takes a config (this run's is {quickstart_run}/config.yaml)"
+        f"resreg train: error: {stopped_run} is a run directory, not a config: `resreg train --resume "
+        f"{stopped_run}` continues it; a new run takes a config (this run's is {stopped_run}/config.yaml)"
     )
 
 
-def test_eval_of_a_training_checkpoint_points_to_its_run_directory(cli, quickstart_run):
-    last = quickstart_run / "checkpoints" / "last.pt"
+def test_eval_of_a_training_checkpoint_points_to_its_run_directory(cli, stopped_run):
+    last = stopped_run / "checkpoints" / "last.pt"
     err = one_line(cli("eval", str(last)))
     assert err == (
         f"resreg eval: error: {last} is a training checkpoint, not a config: use its run directory: "
-        f"resreg eval {quickstart_run} --checkpoint last"
+        f"resreg eval {stopped_run} --checkpoint last"
     )
     assert "utf-8" not in err
 
 
-def test_eval_of_a_misspelt_run_directory_suggests_the_existing_one(cli, quickstart_run):
-    err = one_line(cli("eval", str(quickstart_run.parent / "quickstrt")))
-    assert f"unknown run directory '{quickstart_run.parent / 'quickstrt'}' (did you mean '{quickstart_run}'?" in err
+def test_eval_of_a_misspelt_run_directory_suggests_the_existing_one(cli, stopped_run):
+    err = one_line(cli("eval", str(stopped_run.parent / "quickstrt")))
+    assert f"unknown run directory '{stopped_run.parent / 'quickstrt'}' (did you mean '{stopped_run}'?" in err
     # a bare name is still a shipped config's typo, whatever run directories the folder holds
     assert "did you mean 'quickstart'?" in one_line(cli("eval", "quickstrt"))
 

@@ -5,12 +5,12 @@ plugin that fails at import) and each way `Plugins.add` turns a broken plugin in
 from __future__ import annotations
 
 import uuid
-import warnings
 
 import pytest
+from plugin_site import add_plugin
 
 import resreg
-from resreg.plugins import DISABLE_ENV, PluginInfo, Plugins, PluginWarning
+from resreg.plugins import DISABLE_ENV, Plugins, PluginWarning
 
 REGISTERS = """import resreg
 
@@ -69,14 +69,6 @@ def test_entry_points_load_builtins_first_then_by_name_and_each_failure_is_that_
     ]
 
 
-def _add(plugin: object, name: str) -> tuple[Plugins, PluginInfo, list[str]]:
-    plugins, info = Plugins(), PluginInfo(name, f"resreg-{name}", "1.0", name)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plugins.add(plugin, info)
-    return plugins, info, [str(w.message) for w in caught]
-
-
 def test_a_plugin_is_registered_under_its_own_name():
     class Good:
         @resreg.hookimpl
@@ -84,7 +76,7 @@ def test_a_plugin_is_registered_under_its_own_name():
             registry.register("block", "good", "nowhere:Block")
 
     plugin = Good()
-    plugins, info, caught = _add(plugin, "good")
+    plugins, info, caught = add_plugin(plugin, "good")
     assert (info.status, caught, plugins.manager.get_plugin("good")) == ("loaded", [], plugin)
 
 
@@ -94,7 +86,7 @@ def test_a_hook_taking_an_argument_no_hook_passes_is_unregistered_with_pluggys_r
         def resreg_register(self, registy): ...
 
     plugin = Misspelt()
-    plugins, info, caught = _add(plugin, "misspelt")
+    plugins, info, caught = add_plugin(plugin, "misspelt")
     assert info.status == "failed" and info.error.startswith("PluginValidationError: Plugin 'misspelt' for hook")
     assert "registy" in info.error and caught == [f"resreg plugin 'misspelt' (resreg-misspelt) disabled: {info.error}"]
     assert not plugins.manager.is_registered(plugin)
@@ -106,7 +98,7 @@ def test_a_hook_that_is_no_hook_disables_its_plugin_naming_the_closest_hook():
         def resreg_registr(self, registry): ...
 
     plugin = Typo()
-    plugins, info, caught = _add(plugin, "typo")
+    plugins, info, caught = add_plugin(plugin, "typo")
     assert info.error.startswith(
         "hook implementation: unknown hook 'resreg_registr' (did you mean 'resreg_register'? known: "
     )
@@ -122,7 +114,7 @@ def test_a_refused_entry_is_one_warning_and_the_plugin_keeps_the_rest():
             registry.register("block", "kept", "nowhere:Block")
             registry.register("block", "bad", "no_colon")
 
-    plugins, info, caught = _add(OneBad(), "onebad")
+    plugins, info, caught = add_plugin(OneBad(), "onebad")
     refusal = "block 'bad' of plugin 'onebad' (resreg-onebad): an import path is 'package.module:attr', got 'no_colon'"
     assert (info.status, info.refused, caught) == ("loaded", [refusal], [refusal])
     assert plugins.registry.names("block") == ["kept"]
@@ -136,7 +128,7 @@ def test_a_registration_that_raises_takes_back_what_it_registered():
             raise ValueError("a bad\n  day")
 
     plugin = Raises()
-    plugins, info, caught = _add(plugin, "raises")
+    plugins, info, caught = add_plugin(plugin, "raises")
     assert (info.status, info.error) == ("failed", "registration failed: ValueError: a bad day")
     assert plugins.registry.names("block") == [] and not plugins.manager.is_registered(plugin)
     assert caught == [f"resreg plugin 'raises' (resreg-raises) disabled: {info.error}"]

@@ -6,15 +6,15 @@ component's note), and the order in which two distributions of one plugin name a
 from __future__ import annotations
 
 import uuid
-import warnings
 
 import pytest
 import torch
+from plugin_site import add_plugin
 
 import resreg
 import resreg.plugins
 from resreg.errors import ConfigError
-from resreg.plugins import PluginInfo, Plugins, loaded_plugin_infos
+from resreg.plugins import Plugins, loaded_plugin_infos
 from resreg.registry import DEFAULT_KINDS, Origin, Provider, Registry, origin_of
 from resreg.schema import ref
 
@@ -34,14 +34,6 @@ class Shift(torch.nn.Module):
         self.in_chs, self.planes, self.stride, self.scale = in_chs, planes, stride, scale
 
 
-def _add(plugin: object, name: str) -> tuple[Plugins, PluginInfo, list[str]]:
-    plugins, info = Plugins(), PluginInfo(name, f"resreg-{name}", "1.0", name)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plugins.add(plugin, info)
-    return plugins, info, [str(w.message) for w in caught]
-
-
 def test_a_plugin_registrar_can_add_a_kind_and_register_components_of_it():
     class Losses:
         @resreg.hookimpl
@@ -51,7 +43,7 @@ def test_a_plugin_registrar_can_add_a_kind_and_register_components_of_it():
             registry.add_kind("loss", "a training loss: (logits, labels) -> scalar")
             registry.register("loss", "focal", focal)
 
-    plugins, info, caught = _add(Losses(), "losses")
+    plugins, info, caught = add_plugin(Losses(), "losses")
     assert (info.status, info.error, caught) == ("loaded", "", [])
     registry = plugins.registry
     assert registry.kinds["loss"] == "a training loss: (logits, labels) -> scalar"
@@ -214,7 +206,7 @@ def test_two_distributions_of_one_plugin_name_load_the_first_by_name_whatever_th
 def test_plugin_infos_are_empty_before_loading_and_a_copy_after(monkeypatch):
     monkeypatch.setattr(resreg.plugins, "_plugins", None)
     assert loaded_plugin_infos() == []
-    plugins, info, _ = _add(object(), "empty")
+    plugins, info, _ = add_plugin(object(), "empty")
     monkeypatch.setattr(resreg.plugins, "_plugins", plugins)
     infos = loaded_plugin_infos()
     infos.clear()
