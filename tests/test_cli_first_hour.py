@@ -371,3 +371,17 @@ def test_the_documented_train_commands_have_schedules_that_fit_their_length(cli)
 def test_input_size_usage_reads_as_one_or_two_numbers(cli, command):
     usage = cli(command, "--help").out
     assert "--input-size H [W ...]" in usage and "H W [H W ...]" not in usage  # not a list of pairs
+
+
+# --- a data option given where no data set is named ---------------------------------------------------------------
+def test_a_data_option_without_a_data_set_lists_the_data_sets(cli, tmp_path):
+    """`resreg eval model.safetensors data.limit=256`: a saved model brings no data set, so the override makes a
+    data section without `type:`; the error names the data sets that would do."""
+    import resreg
+    from resreg.weights import save_model
+
+    weights = save_model(resreg.create_model("resnet20"), tmp_path / "m.safetensors")
+    message = one_line(cli("eval", str(weights), "data.limit=256"))
+    assert message.endswith(
+        "got {'limit': 256} (known: cifar10, cifar100, fashion_mnist, imagefolder, mnist, synthetic)"
+    )

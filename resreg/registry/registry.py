@@ -127,7 +127,10 @@ class Registry:
 
         `where` is the key path for messages (`model.block`); errors raise `ConfigError`.
         """
-        name, args = split_spec(spec, kind, where)
+        try:
+            name, args = split_spec(spec, kind, where)
+        except ConfigError as exc:  # `data.limit=256` with no data set named: say which names there are
+            raise ConfigError(f"{exc} (known: {', '.join(self.names(kind)) or 'none'})") from None
         try:
             entry = self.get(kind, name)
             if not entry.is_factory:
