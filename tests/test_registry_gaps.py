@@ -101,6 +101,24 @@ def test_the_component_is_named_after_an_unknown_argument_that_holds_a_parenthes
     )
 
 
+def test_a_spec_without_a_type_lists_the_names_of_its_kind():
+    """`data.limit=256` where no data set is named: the spec has arguments but no `type:`."""
+
+    def wide(*, gain: float = 1.0) -> float: ...
+
+    registry = Registry()
+    registry.register("combiner", "wide", wide)
+    registry.register("combiner", "narrow", wide)
+    with pytest.raises(ConfigError) as error:
+        registry.validate("combiner", {"gain": 3}, where="model.combiner")
+    assert str(error.value) == (
+        "model.combiner: a combiner spec is a name or a mapping with 'type:', got {'gain': 3} (known: narrow, wide)"
+    )
+    with pytest.raises(ConfigError) as error:
+        registry.validate("converter", {"gain": 3})
+    assert str(error.value).endswith("got {'gain': 3} (known: none)")
+
+
 @pytest.mark.parametrize("where", ["model", ""])
 def test_a_preset_given_arguments_as_if_it_were_a_component_is_one_line(where):
     registry = Registry()
