@@ -12,34 +12,15 @@ quickstart`), which has no weights at all.
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import os
 from pathlib import Path
 
 from resreg.config.loader import list_shipped_configs, shipped_configs_root
 from resreg.errors import ConfigError, did_you_mean
-from resreg.layout import CHECKPOINTS_DIR, LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, RUN_LOCK_FILE, checkpoint_file
+from resreg.layout import CHECKPOINTS_DIR, LAST_CHECKPOINT, MODEL_FILE, RUN_CONFIG_FILE, checkpoint_file
 
 
 def is_run_dir(path: Path) -> bool:
     return (path / RUN_CONFIG_FILE).is_file()
-
-
-def is_being_trained(run_dir: Path) -> bool:
-    """Whether a process holds the run's lock now (resreg.engine.run_lock): the kernel drops the `flock` when its
-    holder dies, so a run.lock file left by a killed run is not held. Probed with a shared lock, never taken."""
-    try:
-        fd = os.open(run_dir / RUN_LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EWOULDBLOCK, errno.EACCES)
-    finally:
-        os.close(fd)  # closing drops the probe's lock, if it got one
-    return False
 
 
 def check_not_a_run_path(source: str, command: str) -> None:
@@ -75,7 +56,9 @@ def check_run_has_weights(source: str | Path, command: str) -> None:
     path = Path(source)
     if not is_run_dir(path) or (path / MODEL_FILE).exists():
         return
-    training = is_being_trained(path)
+    from resreg.engine.run_lock import is_held  # here: the engine imports torch
+
+    training = is_held(path)
     advice = "wait for it" if training else f"`resreg train --resume {source}` finishes it"
     if command == "eval" and checkpoint_file(path, LAST_CHECKPOINT).is_file():
         advice += f", or `resreg eval {source} --checkpoint last` evaluates its last checkpoint"

@@ -99,7 +99,7 @@ def _stopped_runs(name: str, root: Path = Path("runs")) -> list[Path]:
     """The runs of a config's earlier `resreg train` (runs/<name>, -2, ...) that stopped before their end (Ctrl-C, a
     killed job): no final weights, a last checkpoint, and no process training them now. Running the same command
     again after Ctrl-C starts runs/<name>-2; the user most likely meant to continue one of these."""
-    from resreg.cli.run_paths import is_being_trained
+    from resreg.engine.run_lock import is_held
     from resreg.engine.rundir import numbered_run_dirs
 
     stopped = []
@@ -107,7 +107,7 @@ def _stopped_runs(name: str, root: Path = Path("runs")) -> list[Path]:
         if not run.exists():
             break
         unfinished = not (run / MODEL_FILE).exists() and checkpoint_file(run, LAST_CHECKPOINT).is_file()
-        if unfinished and not is_being_trained(run):
+        if unfinished and not is_held(run):
             stopped.append(run)
     return stopped
 

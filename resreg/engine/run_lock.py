@@ -77,6 +77,22 @@ class RunLock:
         self._fd = None
 
 
+def is_held(run_dir: Path) -> bool:
+    """Whether a process holds `run_dir`'s lock now: probed with a shared lock, never kept. A run.lock file
+    left by a killed run is not held (the kernel drops a `flock` with its holder)."""
+    try:
+        fd = os.open(run_dir / RUN_LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EACCES)
+    finally:
+        os.close(fd)  # closing drops the probe's lock, if it got one
+    return False
+
+
 def _read(fd: int) -> str:
     return os.pread(fd, 200, 0).decode(errors="replace").strip()
 
