@@ -21,20 +21,14 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import PROCESS_TIMEOUT_S, CliResult, run_in_process
+from tiny_run import TINY as ENGINE_TINY
 
+# The engine tests' tiny run (tests/tiny_run.py), shorter: every fault here starts fresh `resreg` processes.
 TINY = {
-    "name": "tiny",
-    "model": {"preset": "resnet20", "depths": [1, 1, 1], "widths": [4, 8, 8], "shortcut": "B"},
-    "data": {"type": "synthetic", "num_images": 128, "image_size": 16, "in_chans": 3, "num_classes": 4},
-    "train": {
-        "preset": "fast",
-        "unit": "step",
-        "length": 4,
-        "batch_size": 32,
-        "eval_every": 2,
-        "schedule": {"warmup": 0},
-    },
-    "engine": {"log_every": 2, "checkpoint_every": 2, "progress": "none"},
+    **ENGINE_TINY,
+    "data": {**ENGINE_TINY["data"], "num_images": 128},
+    "train": {**ENGINE_TINY["train"], "length": 4, "eval_every": 2},
+    "engine": {**ENGINE_TINY["engine"], "log_every": 2, "checkpoint_every": 2},
 }
 
 
